@@ -1,0 +1,1 @@
+"""Emitters: Graph -> BuildPlan (file name -> content). Writing to disk is `plan.write_plan`."""

@@ -1,0 +1,47 @@
+"""Map each layer's kept blocks onto multiplier tiles for a reuse factor (design.md §4).
+
+Tiles = ceil(nnz_blocks / RF); blocks are dealt in storage order, RF consecutive blocks per
+tile, so tile `t` computes block `t·RF + c` in cycle `c`. A layer with fewer kept blocks than
+the requested RF uses RF = nnz_blocks (one tile, no idle cycles); an all-zero layer keeps one
+idle tile so the datapath still produces its bias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from codesign.ir.graph import Dense, Graph, Tiling, ceil_div
+
+DEFAULT_VALUES_PER_BEAT = 4
+
+
+def tile(
+    graph: Graph,
+    reuse: int | Mapping[str, int],
+    values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
+) -> Graph:
+    """Tile every layer; `reuse` is one RF for all layers or a mapping from layer name to RF."""
+    layers = []
+    for layer in graph.layers:
+        requested = reuse if isinstance(reuse, int) else reuse[layer.name]
+        layers.append(tile_layer(layer, requested, values_per_beat))
+    return replace(graph, layers=tuple(layers))
+
+
+def tile_layer(layer: Dense, reuse_factor: int, values_per_beat: int) -> Dense:
+    if reuse_factor < 1:
+        raise ValueError(f"layer {layer.name}: reuse factor must be >= 1, got {reuse_factor}")
+    nnz = layer.require_csr().nnz_blocks
+    effective = max(1, min(reuse_factor, nnz))
+    tiles = max(1, ceil_div(nnz, effective))
+    slots = np.full(tiles * effective, -1, dtype=np.int64)
+    slots[:nnz] = np.arange(nnz)
+    tiling = Tiling(
+        reuse_factor=effective,
+        values_per_beat=values_per_beat,
+        slots=slots.reshape(tiles, effective),
+    )
+    return replace(layer, tiling=tiling)

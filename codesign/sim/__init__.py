@@ -1,0 +1,1 @@
+"""Simulator wrappers: g++ C simulation (csim) and Verilator through cocotb (rtlsim)."""
