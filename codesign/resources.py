@@ -21,5 +21,6 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(
-        f"codesign data folder {name!r} not found next to {_PACKAGE_DIR}; the installation is broken"
+        f"codesign data folder {name!r} not found next to {_PACKAGE_DIR}; "
+        "the installation is broken"
     )

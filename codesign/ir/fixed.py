@@ -9,7 +9,7 @@ the C simulation (ac_fixed) and the RTL must agree on bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -21,14 +21,14 @@ RawArray = npt.NDArray[np.int64]
 MAX_WIDTH = 62
 
 
-class Rounding(str, Enum):
+class Rounding(StrEnum):
     """ac_fixed quantisation modes used by codesign (ac_q_mode)."""
 
     TRN = "AC_TRN"  # truncate toward minus infinity (drop bits)
     RND = "AC_RND"  # round to nearest, ties toward plus infinity
 
 
-class Overflow(str, Enum):
+class Overflow(StrEnum):
     """ac_fixed overflow modes used by codesign (ac_o_mode)."""
 
     WRAP = "AC_WRAP"

@@ -8,7 +8,7 @@ order: `formats` (quantise), `csr` (compress), `tiling` (tile).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +16,7 @@ import numpy.typing as npt
 from codesign.ir.fixed import FixedPoint
 
 
-class Activation(str, Enum):
+class Activation(StrEnum):
     NONE = "none"
     RELU = "relu"
 

@@ -109,14 +109,17 @@ def load_graph(project: Path) -> Graph:
                 tiling=tiling,
             )
         )
-    return Graph(name=design["name"], input_shape=tuple(design["input_shape"]), layers=tuple(layers))
+    return Graph(
+        name=design["name"], input_shape=tuple(design["input_shape"]), layers=tuple(layers)
+    )
 
 
 def graph_text(graph: Graph) -> str:
     """A stable, human-readable summary of the graph (one line per layer)."""
     lines = [f"graph {graph.name} input={list(graph.input_shape)}"]
     for layer in graph.layers:
-        parts = [f"{layer.kind} {layer.name} ({layer.source_name}) {layer.out_features}x{layer.in_features}"]
+        shape = f"{layer.out_features}x{layer.in_features}"
+        parts = [f"{layer.kind} {layer.name} ({layer.source_name}) {shape}"]
         parts.append(f"act={layer.activation.value} block={layer.block[0]}x{layer.block[1]}")
         if layer.formats is not None:
             f = layer.formats

@@ -49,8 +49,8 @@ def _quantise_layer(
     layer: Dense, input_format: FixedPoint, output_format: FixedPoint, weight_bits: int
 ) -> Dense:
     weight_format = FixedPoint(weight_bits, integer_bits_for(float(np.abs(layer.weight).max())))
-    accum_width = input_format.width + weight_format.width + math.ceil(
-        math.log2(layer.in_features + 1)
+    accum_width = (
+        input_format.width + weight_format.width + math.ceil(math.log2(layer.in_features + 1))
     )
     accum_frac = input_format.frac + weight_format.frac
     accum_format = FixedPoint(

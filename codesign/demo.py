@@ -1,0 +1,99 @@
+"""`codesign demo`: the whole chain on the bundled example, dense and 75% block-sparse.
+
+digits-mlp (64→64→32→10) is trained on scikit-learn's digits, then for each variant a project
+for the default board is generated, C-simulated with g++ and RTL-simulated in Verilator, into
+`<out>/<board>/<variant>/`. The folder is replaced only if an earlier demo made it (marker).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codesign.boards import DEFAULT_BOARD, load_board
+from codesign.data import load_dataset
+from codesign.errors import OutputDirError
+from codesign.flow import GenerateRequest, csim, generate, simulate
+from codesign.frontend.prune import prune_blocks
+from codesign.models import accuracy, train_builtin
+
+log = logging.getLogger(__name__)
+
+MARKER = ".codesign-demo"
+MODEL = "digits-mlp"
+DATASET = "digits"
+SPARSITY = 0.75
+FINE_TUNE_EPOCHS = 30
+SEED = 0
+
+
+@dataclass
+class VariantResult:
+    name: str
+    path: Path
+    report: dict[str, Any]
+    csim: dict[str, Any]
+    rtlsim: dict[str, Any]
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    board: str
+    variants: list[VariantResult] = field(default_factory=list)
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Empty `out_dir` if an earlier demo created it; refuse any other non-empty folder."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / MARKER).is_file():
+            raise OutputDirError(
+                f"{out_dir} is not empty and was not created by `codesign demo`; "
+                "choose another --out"
+            )
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("created by `codesign demo`; the demo may replace this folder\n")
+
+
+def run_demo(
+    out_dir: Path, board_key: str = DEFAULT_BOARD, notify: Callable[[str], None] = log.info
+) -> DemoResult:
+    board = load_board(board_key)
+    prepare_out_dir(out_dir)
+    dataset = load_dataset(DATASET)
+    notify(f"training {MODEL} on {DATASET} ({len(dataset.x_train)} train / "
+           f"{len(dataset.x_test)} test images, seed {SEED})")
+    dense = train_builtin(MODEL, dataset, seed=SEED)
+    dense_accuracy = accuracy(dense, dataset.x_test, dataset.y_test)
+    sparse = copy.deepcopy(dense)
+    block = board.default_block(16)
+    notify(f"pruning to {SPARSITY:.0%} balanced {block[0]}x{block[1]} block sparsity, "
+           f"fine-tuning {FINE_TUNE_EPOCHS} epochs")
+    prune_blocks(sparse, dataset, SPARSITY, block, FINE_TUNE_EPOCHS, seed=SEED)
+
+    result = DemoResult(out_dir, board.key)
+    for name, model in (("dense", dense), ("sparse", sparse)):
+        path = out_dir / board.key / name
+        notify(f"[{name}] generate -> {path}")
+        report = generate(
+            GenerateRequest(
+                model=model,
+                model_name=MODEL,
+                board=board,
+                out_dir=path,
+                dataset=dataset,
+                dense_accuracy=dense_accuracy,
+            )
+        )
+        notify(f"[{name}] C simulation (g++)")
+        csim_result = csim(path)
+        notify(f"[{name}] RTL simulation (Verilator + cocotb)")
+        rtl_result = simulate(path)
+        result.variants.append(VariantResult(name, path, report, csim_result, rtl_result))
+    return result

@@ -1,0 +1,1 @@
+"""PyTorch front end: lowering nn.Modules to the IR, and pruning."""
