@@ -1,0 +1,74 @@
+"""Command-line errors: one clear line, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codesign.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_boards_lists_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "boards")
+    assert code == 0
+    assert "arria10-gx1150" in out and "(default)" in out and "cyclone10-gx220" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--board", "virtex7"], "unknown board 'virtex7'; known boards: arria10-gx1150"),
+        (["--model", "resnet"], "unknown model 'resnet'; use a built-in model"),
+        (["--dataset", "cifar"], "unknown dataset 'cifar'"),
+        (["--block", "0x4"], "block '0x4' does not fit"),
+        (["--block", "64x64"], "needs 4096 multipliers"),
+        (["--model", "mnist-cnn", "--dataset", "mnist5k"], "conv1 (Conv2d) is not supported"),
+        (["--reuse", "fc9=2"], "unknown layer 'fc9'"),
+    ],
+)
+def test_generate_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    base = {"--model": "digits-mlp", "--board": "arria10-gx1150"}
+    args = ["generate", "--out", str(tmp_path / "out")]
+    for key, value in base.items():
+        if key not in argv:
+            args += [key, value]
+    code, _, err = run(capsys, *args, *argv)
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_refuses_non_empty_out(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    code, _, err = run(capsys, "generate", "--model", "digits-mlp", "--out", str(tmp_path))
+    assert code == 2 and "not empty; pass --force" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("sparsity", ["1.0", "-0.2"])
+def test_prune_refuses_bad_sparsity(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sparsity: str
+) -> None:
+    code, _, err = run(
+        capsys, "prune", "--model", "digits-mlp", "--dataset", "digits",
+        "--sparsity", sparsity, "--out", str(tmp_path / "p"),
+    )
+    assert code == 2 and "sparsity must be in [0, 1)" in err
+
+
+def test_demo_refuses_a_folder_it_did_not_create(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "thesis.tex").write_text("precious")
+    code, _, err = run(capsys, "demo", "--out", str(tmp_path))
+    assert code == 2 and "was not created by `codesign demo`" in err
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
