@@ -28,7 +28,7 @@ MARKER = ".codesign-demo"
 MODEL = "digits-mlp"
 DATASET = "digits"
 SPARSITY = 0.75
-FINE_TUNE_EPOCHS = 30
+FINE_TUNE_EPOCHS = 60
 SEED = 0
 
 

@@ -60,8 +60,8 @@ class BuiltinModel:
 
 
 BUILTIN_MODELS = {
-    "digits-mlp": BuiltinModel(digits_mlp, "digits", (64,), epochs=60, learning_rate=3e-3),
-    "mnist-cnn": BuiltinModel(mnist_cnn, "mnist5k", (1, 28, 28), epochs=8, learning_rate=2e-3),
+    "digits-mlp": BuiltinModel(digits_mlp, "digits", (64,), epochs=80, learning_rate=1e-3),
+    "mnist-cnn": BuiltinModel(mnist_cnn, "mnist5k", (1, 28, 28), epochs=12, learning_rate=2e-3),
 }
 
 

@@ -3,8 +3,9 @@
 Formats (design.md §4): weights `weight_bits` wide with integer bits from the largest weight;
 activations `act_bits` wide with integer bits from the largest value seen on the calibration
 data plus one bit of headroom (the network input gets none: its range is known exactly);
-accumulators `input + weight + ceil(log2(fan_in + 1))` bits wide, so no sum of products plus
-bias can overflow; biases quantised straight into the accumulator format.
+accumulators `input + weight + ceil(log2(fan_in + 1))` bits wide, and biases quantised with
+the accumulator's fraction bits and one bit less range, so no sum of products plus bias can
+overflow.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def _quantise_layer(
     accum_format = FixedPoint(
         accum_width, accum_width - accum_frac, rounding=Rounding.TRN, overflow=Overflow.WRAP
     )
-    bias_format = FixedPoint(accum_width, accum_width - accum_frac)
+    # One bit narrower than the accumulator: |bias| < 2**(W-2) and |sum of products| <= 2**(W-2),
+    # so the accumulator cannot overflow whatever the data.
+    bias_format = FixedPoint(accum_width - 1, accum_width - 1 - accum_frac)
     weight_raw, _ = weight_format.quantize(layer.weight)
     # A weight pruned to zero stays exactly zero; rounding cannot revive it.
     bias_raw, _ = bias_format.quantize(layer.bias)

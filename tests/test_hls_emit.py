@@ -1,0 +1,240 @@
+"""The HLS C++ emitter: files, determinism, exact constants, and no multiply for pruned blocks.
+
+These read the generated text only; tests/test_csim.py compiles and runs it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _hls_cases import block_sparse, build_graph, dense, mlp
+
+from codesign.boards import Board, load_board
+from codesign.emit.hls import emit_hls, exact_decimal
+from codesign.emit.plan import BuildPlan, write_plan
+from codesign.ir import FixedPoint, Graph
+from codesign.ir.serialize import graph_to_files, load_graph
+from codesign.sim.tools import ac_types_include
+
+
+@pytest.fixture(scope="module")
+def board() -> Board:
+    return load_board("arria10-gx1150")
+
+
+@pytest.fixture(scope="module")
+def graph() -> Graph:
+    """1x4 at RF 1 with an empty block-row, 2x2 at RF 3 (idle slots), an all-zero layer."""
+    rng = np.random.default_rng(1)
+    layers = [
+        dense("fc1", block_sparse(rng, (12, 13), (1, 4), density=0.6, empty_rows=[2]), rng),
+        dense("fc2", block_sparse(rng, (9, 12), (2, 2), density=0.7), rng, block=(2, 2)),
+        dense("fc3", np.zeros((4, 9)), rng, relu=False),
+    ]
+    return build_graph("net", layers, {"fc1": 1, "fc2": 3, "fc3": 1}, rng.normal(size=(64, 13)))
+
+
+def text(plan: BuildPlan, path: str) -> str:
+    return plan.files[path].decode()
+
+
+def array_body(source: str, name: str) -> str:
+    """The initialiser of `static const ... name[...] = { ... };`."""
+    match = re.search(rf"static const \w+ {name}(\[\d+\])+ = \{{(.*?)\n\}};", source, re.S)
+    assert match is not None, f"no array {name}"
+    return re.sub(r"//[^\n]*", "", match.group(2))
+
+
+def numbers(body: str) -> list[str]:
+    return re.findall(r"-?\d+(?:\.\d+)?", body)
+
+
+def test_plan_holds_the_project_files(graph: Graph, board: Board) -> None:
+    plan = emit_hls(graph, board)
+    assert sorted(plan.files) == [
+        "hls/Makefile",
+        "hls/README.md",
+        "hls/layers/fc1.h",
+        "hls/layers/fc2.h",
+        "hls/layers/fc3.h",
+        "hls/net.cpp",
+        "hls/net.h",
+        "hls/net_types.h",
+        "hls/tb_net.cpp",
+    ]
+
+
+def test_output_is_deterministic_and_survives_serialisation(
+    graph: Graph, board: Board, tmp_path: Path
+) -> None:
+    plan = emit_hls(graph, board)
+    assert emit_hls(graph, board).files == plan.files
+    write_plan(BuildPlan(graph_to_files(graph)), tmp_path / "project")
+    assert emit_hls(load_graph(tmp_path / "project"), board).digest() == plan.digest()
+
+
+def test_only_kept_blocks_have_weights(graph: Graph, board: Board) -> None:
+    plan = emit_hls(graph, board)
+    for layer in graph.layers[:2]:
+        assert layer.csr is not None and layer.tiling is not None
+        br, bc = layer.block
+        source = text(plan, f"hls/layers/{layer.name}.h")
+        nnz = layer.csr.nnz_blocks
+        assert nnz < layer.csr.grid[0] * layer.csr.grid[1]  # something is pruned
+        assert f"{layer.name}_weights[{nnz}][{br}][{bc}]" in source
+        assert len(numbers(array_body(source, f"{layer.name}_weights"))) == nnz * br * bc
+        block_col = [int(v) for v in numbers(array_body(source, f"{layer.name}_block_col"))]
+        assert block_col == layer.csr.col_idx.tolist()
+        slots = [int(v) for v in numbers(array_body(source, f"{layer.name}_slot_block"))]
+        assert slots == layer.tiling.slots.ravel().tolist()
+        rows = [int(v) for v in numbers(array_body(source, f"{layer.name}_slot_row"))]
+        block_row = layer.csr.block_row_of()
+        assert rows == [int(block_row[k]) if k >= 0 else -1 for k in slots]
+        # One product statement, inside the loops over cycles, tiles and the block.
+        assert source.count(" * x_padded[") == 1
+        assert f"cycle < {layer.tiling.reuse_factor}" in source
+        assert f"tile < {layer.tiling.tiles}" in source
+
+
+def test_weights_and_biases_are_exact(graph: Graph, board: Board) -> None:
+    plan = emit_hls(graph, board)
+    for layer in graph.layers[:2]:
+        assert layer.formats is not None and layer.csr is not None and layer.bias_raw is not None
+        source = text(plan, f"hls/layers/{layer.name}.h")
+        weights = [Fraction(v) for v in numbers(array_body(source, f"{layer.name}_weights"))]
+        scale = Fraction(2) ** layer.formats.weight.frac
+        assert [w * scale for w in weights] == layer.csr.blocks.ravel().tolist()
+        bias = [Fraction(v) for v in numbers(array_body(source, f"{layer.name}_bias"))]
+        scale = Fraction(2) ** layer.formats.accum.frac
+        padded = np.zeros(layer.csr.padded_shape[0], dtype=np.int64)
+        padded[: layer.out_features] = layer.bias_raw
+        assert [b * scale for b in bias] == padded.tolist()
+
+
+def test_all_zero_layer_has_no_multiplier(graph: Graph, board: Board) -> None:
+    source = text(emit_hls(graph, board), "hls/layers/fc3.h")
+    assert "fc3_weights" not in source and "x_padded" not in source
+    assert "for (int cycle" not in source
+    assert "acc[r] = fc3_bias[r];" in source
+    assert "y[r] = acc[r];" in source  # no activation
+
+
+def test_relu_only_where_asked(graph: Graph, board: Board) -> None:
+    plan = emit_hls(graph, board)
+    assert "acc[r] < 0 ?" in text(plan, "hls/layers/fc1.h")
+    assert "acc[r] < 0 ?" not in text(plan, "hls/layers/fc3.h")
+
+
+def test_types_follow_the_formats(graph: Graph, board: Board) -> None:
+    types = text(emit_hls(graph, board), "hls/net_types.h")
+    for layer in graph.layers:
+        assert layer.formats is not None
+        for role in ("input", "weight", "accum", "output"):
+            fixed = getattr(layer.formats, role)
+            assert f"typedef {fixed.cpp_type()} {layer.name}_{role}_t;" in types
+
+
+def test_component_and_testbench(graph: Graph, board: Board) -> None:
+    plan = emit_hls(graph, board)
+    header = text(plan, "hls/net.h")
+    intel_only = header.split("#ifdef __INTELFPGA_COMPILER__")[1].split("#else")[0]
+    assert "hls_component_ii(3)" in intel_only  # the largest reuse factor
+    assert "component" in intel_only and "hls_scheduler_target_fmax_mhz(200)" in intel_only
+    types = text(plan, "hls/net_types.h")
+    assert '#include "HLS/hls.h"' in types.split("#ifdef __INTELFPGA_COMPILER__")[1]
+    source = text(plan, "hls/net.cpp")
+    calls = re.findall(r"::(\w+)\((\S+), (\S+)\);", source)
+    assert calls == [
+        ("fc1", "input.data", "fc1_out"),
+        ("fc2", "fc1_out", "fc2_out"),
+        ("fc3", "fc2_out", "output.data"),
+    ]
+    testbench = text(plan, "hls/tb_net.cpp")
+    for layer in graph.layers:
+        assert f'"/layers/{layer.name}.txt"' in testbench
+    assert "::net(input)" in testbench and "set_slc" in testbench
+
+
+def test_makefile_targets_the_board(graph: Graph, board: Board) -> None:
+    makefile = text(emit_hls(graph, board), "hls/Makefile")
+    for target in ("csim:", "csim-build:", "emu:", "fpga:", "clean:"):
+        assert f"\n{target}" in makefile
+    assert f"AC_TYPES     ?= {ac_types_include()}" in makefile
+    assert "VECTORS      ?= ../vectors" in makefile
+    assert "-march=$(HLS_TARGET) --clock $(CLOCK)" in makefile
+    assert "HLS_TARGET := Arria10" in makefile and "CLOCK      := 5ns" in makefile
+    assert "-march=x86-64" in makefile and "-std=c++17" in makefile
+    readme = text(emit_hls(graph, board), "hls/README.md")
+    assert board.name in readme and "bit-accurate" in readme
+
+
+def test_other_board_clock(graph: Graph) -> None:
+    board = load_board("stratix10-gx2800")
+    plan = emit_hls(graph, board)
+    assert f"HLS_TARGET := {board.hls_target}" in text(plan, "hls/Makefile")
+    assert "CLOCK      := 4ns" in text(plan, "hls/Makefile")
+    assert "hls_scheduler_target_fmax_mhz(250)" in text(plan, "hls/net.h")
+
+
+def test_balanced_sparse_mlp_weight_count(board: Board) -> None:
+    graph, _ = mlp(3, [64, 64, 32, 10], 1, keep_per_row=[4, 4, 2])
+    plan = emit_hls(graph, board)
+    for layer, kept in zip(graph.layers, (64 * 4, 32 * 4, 10 * 2), strict=True):
+        source = text(plan, f"hls/layers/{layer.name}.h")
+        assert len(numbers(array_body(source, f"{layer.name}_weights"))) == kept * 4
+        assert f"tile < {kept}" in source and "cycle < 1;" in source
+
+
+@pytest.mark.parametrize(
+    ("raw", "frac", "literal"),
+    [
+        (0, 5, "0.0"),
+        (3, 1, "1.5"),
+        (-77, 9, "-0.150390625"),
+        (-1, 3, "-0.125"),
+        (5, 0, "5.0"),
+        (-3, -2, "-12.0"),
+        (1, 40, "0.0000000000009094947017729282379150390625"),
+    ],
+)
+def test_exact_decimal(raw: int, frac: int, literal: str) -> None:
+    assert exact_decimal(raw, frac) == literal
+    assert Fraction(literal) == Fraction(raw) / Fraction(2) ** frac
+    assert float(literal) == raw * 2.0**-frac
+
+
+@pytest.mark.parametrize("name", ["int", "component", "tb", "module", "1fc", "ac_layer", "a__b"])
+def test_unsafe_layer_names_are_refused(graph: Graph, board: Board, name: str) -> None:
+    layers = (replace(graph.layers[0], name=name), *graph.layers[1:])
+    with pytest.raises(ValueError, match="safe_identifier"):
+        emit_hls(replace(graph, layers=layers), board)
+
+
+def test_layer_named_like_the_network_is_refused(graph: Graph, board: Board) -> None:
+    layers = (replace(graph.layers[0], name="net"), *graph.layers[1:])
+    with pytest.raises(ValueError, match="both 'net'"):
+        emit_hls(replace(graph, layers=layers), board)
+
+
+def test_format_chain_must_hold(graph: Graph, board: Board) -> None:
+    second = graph.layers[1]
+    assert second.formats is not None
+    wider = replace(second.formats, input=FixedPoint(18, 6))
+    layers = (graph.layers[0], replace(second, formats=wider), graph.layers[2])
+    with pytest.raises(ValueError, match="input format"):
+        emit_hls(replace(graph, layers=layers), board)
+
+
+def test_raw_values_beyond_a_double_are_refused(graph: Graph, board: Board) -> None:
+    first = graph.layers[0]
+    assert first.bias_raw is not None
+    huge = first.bias_raw.copy()
+    huge[0] = 1 << 53
+    layers = (replace(first, bias_raw=huge), *graph.layers[1:])
+    with pytest.raises(ValueError, match="exact literal"):
+        emit_hls(replace(graph, layers=layers), board)
