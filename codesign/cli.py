@@ -152,12 +152,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from codesign.boards import load_board
     from codesign.data import load_dataset
-    from codesign.flow import GenerateRequest, generate, load_pruned
-    from codesign.models import BUILTIN_MODELS, load_model
+    from codesign.emit.plan import check_output_dir
+    from codesign.flow import GenerateRequest, check_supported, generate, load_pruned
+    from codesign.models import BUILTIN_MODELS, load_model, train_builtin
     from codesign.options import parse_reuse
 
+    check_output_dir(args.out, args.force)
     block = args.block
     dense_accuracy = None
+    untrained = False
     if args.prune_dir is not None:
         pruned = load_pruned(args.prune_dir)
         model, model_name = pruned.model, pruned.model_spec
@@ -167,16 +170,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         model, model_name = load_model(args.model, args.weights), args.model
         dataset_name = args.dataset
+        untrained = args.weights is None and model_name in BUILTIN_MODELS
+        if untrained:
+            dataset_name = dataset_name or BUILTIN_MODELS[model_name].dataset
     input_shape = args.input_shape
     if input_shape is None and model_name in BUILTIN_MODELS:
         input_shape = BUILTIN_MODELS[model_name].input_shape
+    if input_shape is not None:
+        check_supported(model, model_name, input_shape)  # fail before any training
+    dataset = load_dataset(dataset_name) if dataset_name else None
+    if untrained and dataset is not None:
+        print(f"no --weights: training {model_name} on {dataset.name} (seed 0)")
+        model = train_builtin(model_name, dataset)
     report = generate(
         GenerateRequest(
             model=model,
             model_name=model_name,
             board=load_board(args.board),
             out_dir=args.out,
-            dataset=load_dataset(dataset_name) if dataset_name else None,
+            dataset=dataset,
             input_shape=input_shape,
             block=block,
             reuse=parse_reuse(args.reuse),

@@ -90,6 +90,11 @@ def generate(request: GenerateRequest) -> dict[str, object]:
     return report
 
 
+def check_supported(model: nn.Module, name: str, input_shape: tuple[int, ...]) -> None:
+    """Raise the lowering error now if the hardware flow cannot take `model`."""
+    lower(model, name, input_shape, (1, 1))
+
+
 def _emit(graph: Graph, board: Board) -> BuildPlan:
     from codesign.emit.hls import emit_hls
     from codesign.emit.rtl import emit_rtl
