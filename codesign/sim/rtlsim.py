@@ -1,0 +1,425 @@
+"""RTL simulation of a project with Verilator through cocotb: outputs bit for bit, and cycles.
+
+`simulate(project)` renders the SystemVerilog from the project's design (the same emitter as
+`generate`, so the sources are those of `rtl/`), builds it with cocotb's Verilator runner
+(cached under $CODESIGN_CACHE, default ~/.cache/codesign, keyed by a hash of the sources and
+build settings, so a rerun or another weight pattern of the same shape reuses the build), runs
+the harness on the project's test vectors and returns the `codesign.rtlsim/1` result (§7).
+The simulation's working files go to `<project>/rtlsim/<network or layer>/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codesign import reference, vectors
+from codesign.emit import rtl
+from codesign.errors import CodesignError, OutputDirError, ToolError
+from codesign.hardware import LayerCycles, network_cycles
+from codesign.ir.fixed import RawArray
+from codesign.ir.graph import Graph
+from codesign.ir.serialize import load_graph
+from codesign.reference import LayerTrace
+from codesign.resources import data_dir
+from codesign.sim import objcache, tools
+
+SCHEMA = "codesign.rtlsim/1"
+WORK_FOLDER = "rtlsim"
+BENCH_MODULE = "cocotb_bench.bench"
+BINARY = rtl.HARNESS_TOP
+# -O1: the C++ compiles about a third faster than with -Os (Verilator's default) or -O2 and
+# simulates about as fast, cocotb's per-cycle overhead being large. The key covers all of these.
+BUILD_ARGS = ("-Wall", "-Wno-fatal", "-CFLAGS", "-O1", "--x-assign", "0", "--x-initial", "0")
+TIMESCALE = ("1ns", "1ps")
+BUILD_RECIPE = 1  # bump when the way builds are made changes
+
+log = logging.getLogger(__name__)
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    if cache_dir is not None:
+        return cache_dir
+    return Path(os.environ.get("CODESIGN_CACHE", "~/.cache/codesign")).expanduser()
+
+
+def build_key(sources: dict[str, str]) -> str:
+    """Content hash of the rendered sources and everything else that shapes the binary."""
+    sha = hashlib.sha256()
+    recipe = {
+        "recipe": BUILD_RECIPE,
+        "args": BUILD_ARGS,
+        "timescale": TIMESCALE,
+        "top": rtl.HARNESS_TOP,
+        "verilator": _version("verilator"),
+        "cocotb": _version("cocotb"),
+        "python": sys.version,
+    }
+    sha.update(json.dumps(recipe, sort_keys=True).encode())
+    for name in sorted(sources):
+        sha.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
+    return sha.hexdigest()[:24]
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def _verilator_environment(cache: Path | None = None) -> Iterator[None]:
+    """Verilator first on PATH and the bench package importable, for the runner's children.
+
+    With `cache`, compiles go through codesign.sim.objcache, which keeps Verilator's runtime
+    objects there (they do not depend on the design; about 15 s of CPU per build saved).
+    """
+    bin_dir = tools.verilator_bin_dir()
+    tools.make()
+    tools.gxx()
+    bench_root = str(data_dir("rtl_sim"))
+    saved = {key: os.environ.get(key) for key in ("PATH", "OBJCACHE", objcache.DIR_VARIABLE)}
+    os.environ["PATH"] = str(bin_dir) + os.pathsep + (saved["PATH"] or "")
+    if cache is not None:
+        os.environ["OBJCACHE"] = f"{shlex.quote(sys.executable)} -m codesign.sim.objcache"
+        os.environ[objcache.DIR_VARIABLE] = str(cache)
+    sys.path.insert(0, bench_root)  # the runner passes sys.path on as PYTHONPATH
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        with contextlib.suppress(ValueError):
+            sys.path.remove(bench_root)
+
+
+def _runner() -> Any:
+    try:
+        from cocotb_tools.runner import get_runner
+    except ImportError as error:
+        raise ToolError("cocotb not installed: `pip install 'cocotb>=2.1,<2.2'`") from error
+    runner = get_runner("verilator")
+    # the runner logs every command at INFO; keep that for debugging only
+    runner.log.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
+    return runner
+
+
+def ensure_build(sources: dict[str, str], cache_dir: Path | None = None) -> tuple[Path, float]:
+    """The Verilator build of `sources` (built now or found in the cache) and seconds spent."""
+    root = cache_root(cache_dir) / "rtlsim"
+    build_dir = root / build_key(sources)
+    if (build_dir / "obj" / BINARY).is_file():
+        log.info("reusing Verilator build %s", build_dir)
+        return build_dir, 0.0
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=root))
+    started = time.perf_counter()
+    try:
+        paths = []
+        for name, text in sources.items():
+            path = staging / "src" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            paths.append(path)
+        build_log = staging / "build.log"
+        with _verilator_environment(root / "objcache"):
+            runner = _runner()
+            try:
+                runner.build(
+                    sources=paths,
+                    hdl_toplevel=rtl.HARNESS_TOP,
+                    build_dir=staging / "obj",
+                    build_args=list(BUILD_ARGS),
+                    timescale=TIMESCALE,
+                    log_file=build_log,
+                )
+            except (RuntimeError, SystemExit) as error:
+                raise ToolError(
+                    f"Verilator build failed ({error}); log {build_log}:\n{_tail(build_log)}"
+                ) from error
+        seconds = time.perf_counter() - started
+        (staging / "build.json").write_text(json.dumps({"build_seconds": seconds}) + "\n")
+        try:
+            staging.rename(build_dir)
+        except OSError:  # another process built the same key meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        if staging.exists() and not build_dir.exists():
+            # keep a failed build's log next to the cache for inspection
+            failed = root / f"{build_dir.name}.failed"
+            shutil.rmtree(failed, ignore_errors=True)
+            staging.rename(failed)
+        raise
+    log.info("built %s in %.1f s", build_dir, seconds)
+    return build_dir, seconds
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _dut(graph: Graph, layer: str | None) -> tuple[Graph, int]:
+    """The graph to simulate (whole, or one layer alone) and the index of its first layer."""
+    if layer is None:
+        return graph, 0
+    target = graph.layer(layer)
+    position = graph.layers.index(target)
+    alone = replace(graph, input_shape=(target.in_features,), layers=(target,))
+    return alone, position
+
+
+def _input_file(project: Path, graph: Graph, position: int) -> Path:
+    """The vectors entering layer `position`: the network input or the previous layer's output."""
+    folder = project / vectors.FOLDER
+    if position == 0:
+        return folder / vectors.INPUT_FILE
+    return folder / f"{graph.layers[position - 1].name}.txt"
+
+
+def _bench_config(
+    project: Path, graph: Graph, dut: Graph, position: int, n_vectors: int, work: Path
+) -> dict[str, Any]:
+    units = rtl.harness_units(dut)
+    monitors = []
+    for unit in units:
+        for monitor in unit.monitors:
+            expected = (
+                str(project / vectors.FOLDER / f"{monitor.producer}.txt")
+                if monitor.producer is not None
+                else None
+            )
+            monitors.append(
+                {
+                    "id": monitor.id,
+                    "unit": monitor.unit,
+                    "values_per_beat": monitor.values_per_beat,
+                    "width": monitor.width,
+                    "signed": monitor.signed,
+                    "features": monitor.features,
+                    "producer": monitor.producer,
+                    "consumer": monitor.consumer,
+                    "expected_file": expected,
+                }
+            )
+    network = units[0].monitors
+    entries = []
+    for index, layer in enumerate(dut.layers):
+        alone = units[index + 1].monitors if len(units) > 1 else network
+        entries.append(
+            {
+                "name": layer.name,
+                "latency": [network[index].id, network[index + 1].id],
+                "interval": alone[0].id,
+                "checks": sorted({network[index + 1].id, alone[-1].id}),
+            }
+        )
+    entries.append(
+        {
+            "name": "network",
+            "latency": [network[0].id, network[-1].id],
+            "interval": network[0].id,
+            "checks": [m["id"] for m in monitors if m["expected_file"] is not None],
+        }
+    )
+    estimate = network_cycles(dut)
+    per_vector = estimate.est_cycles + estimate.est_ii + sum(c.est_cycles for c in estimate.layers)
+    return {
+        "log_file": str(work / "harness.log"),
+        "result_file": str(work / "result.json"),
+        "n_vectors": n_vectors,
+        # three phases; the stalled one runs at about a quarter of the speed
+        "max_cycles": 10_000 + 8 * n_vectors * per_vector,
+        "monitors": monitors,
+        "entries": entries,
+        "unit_inputs": [
+            str(_input_file(project, graph, position + max(0, unit.index - 1))) for unit in units
+        ],
+    }
+
+
+def _run(build_dir: Path, config: dict[str, Any], work: Path) -> dict[str, Any]:
+    config_path = work / "bench.json"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    result_path = Path(config["result_file"])
+    result_path.unlink(missing_ok=True)
+    # the engines read their memory files from mem/ in the working folder (MEM_DIR)
+    plusargs = [
+        f"+log_file={config['log_file']}",
+        f"+n_vectors={config['n_vectors']}",
+        f"+max_cycles={config['max_cycles']}",
+    ] + [f"+unit{index}_input={path}" for index, path in enumerate(config["unit_inputs"])]
+    sim_log = work / "sim.log"
+    with _verilator_environment():
+        runner = _runner()
+        try:
+            runner.test(
+                test_module=BENCH_MODULE,
+                hdl_toplevel=rtl.HARNESS_TOP,
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir / "obj",
+                test_dir=work,
+                plusargs=plusargs,
+                extra_env={"CODESIGN_BENCH_CONFIG": str(config_path)},
+                results_xml=str(work / "results.xml"),
+                log_file=sim_log,
+            )
+        except (RuntimeError, SystemExit) as error:
+            # the runner exits when the bench fails; a mismatch still leaves the result file
+            log.info("cocotb reported a failure (%s); see %s", error, sim_log)
+    if not result_path.is_file():
+        raise ToolError(f"RTL simulation did not finish; log {sim_log}:\n{_tail(sim_log)}")
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    return result
+
+
+def _entry(
+    name: str,
+    measured: dict[str, Any],
+    est_cycles: int,
+    est_ii: int,
+    ideal_ii: int,
+    n_vectors: int,
+    accum: list[RawArray],
+    saturated: int,
+) -> dict[str, Any]:
+    values = sum(a.size for a in accum)
+    nonzero = sum(int(np.count_nonzero(a)) for a in accum)
+    sim_ii = measured["sim_ii"]
+    return {
+        "name": name,
+        "sim_cycles": measured["sim_cycles"],
+        "est_cycles": est_cycles,
+        "sim_ii": sim_ii,
+        "est_ii": est_ii,
+        "ideal_ii": ideal_ii,
+        "efficiency": ideal_ii / sim_ii if sim_ii else None,
+        "outputs_match": measured["outputs_match"],
+        "mismatches": measured["mismatches"],
+        "first_mismatch": measured["first_mismatch"],
+        "n_vectors": n_vectors,
+        "nonzero_output_fraction": nonzero / values if values else 0.0,
+        "saturated_fraction": saturated / values if values else 0.0,
+    }
+
+
+def _vector_count(available: int, requested: int | None, path: Path) -> int:
+    """How many vectors to simulate: all, or the first `requested`; at least two when there
+    are two, as the initiation interval is measured between successive vectors."""
+    if requested is not None and requested < 1:
+        raise CodesignError(f"the number of vectors must be at least 1, got {requested}")
+    if available < 1:
+        raise OutputDirError(f"{path} holds no test vectors; run generate")
+    count = available if requested is None else min(requested, available)
+    if requested is not None and requested > available:
+        log.warning("only %d test vectors in %s; simulating those", available, path)
+    if count == 1 and available > 1:
+        log.info("simulating 2 vectors: the initiation interval needs two")
+        count = 2
+    return count
+
+
+def simulate(
+    project: Path,
+    layer: str | None = None,
+    n_vectors: int | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Build (or reuse) and run the RTL of `project`, or of one `layer` of it, in Verilator.
+
+    A single layer is fed the reference outputs of the layer before it. Returns the
+    `codesign.rtlsim/1` dict (§7 keys, plus `first_mismatch` with layer, phase, vector, index,
+    expected and got, and the build/run figures); the caller writes it as rtlsim.json.
+    Raises ToolError when Verilator, make or g++ is missing or the simulation breaks down.
+    """
+    project = Path(project).resolve()
+    tools.verilator_bin_dir()  # fail before any work when Verilator is missing
+    graph = load_graph(project)
+    dut, position = _dut(graph, layer)
+    input_path = _input_file(project, graph, position)
+    if not input_path.is_file():
+        raise OutputDirError(f"{project}: no test vectors ({input_path}); run generate")
+    inputs = vectors.parse_rows(input_path.read_text())
+    count = _vector_count(len(inputs), n_vectors, input_path)
+
+    work = project / WORK_FOLDER / ("network" if layer is None else dut.layers[0].name)
+    if work.exists():
+        shutil.rmtree(work)
+    (work / rtl.MEM_FOLDER).mkdir(parents=True)
+    for item in dut.layers:
+        for name, content in rtl.memory_files(item).items():
+            (work / rtl.MEM_FOLDER / name).write_bytes(content)
+
+    sources = rtl.sources(dut)
+    build_dir, build_seconds = ensure_build(sources, cache_dir)
+    config = _bench_config(project, graph, dut, position, count, work)
+    started = time.perf_counter()
+    measured = _run(build_dir, config, work)
+    run_seconds = time.perf_counter() - started
+
+    traces = reference.run(dut, inputs[:count])
+    estimate = network_cycles(dut)
+    layers = []
+    for item, trace, cycles in zip(dut.layers, traces, estimate.layers, strict=True):
+        layers.append(_layer_entry(item.name, measured, cycles, count, trace))
+    network = _entry(
+        "network" if layer is None else dut.layers[0].name,
+        measured["entries"]["network"],
+        estimate.est_cycles,
+        estimate.est_ii,
+        estimate.ideal_ii,
+        count,
+        [t.accum for t in traces],
+        sum(t.saturated for t in traces),
+    )
+    return {
+        "schema": SCHEMA,
+        "scope": "network" if layer is None else "layer",
+        "layers": layers,
+        "network": network,
+        "outputs_match": network["outputs_match"],
+        "first_mismatch": measured["first_mismatch"],
+        "timed_out": measured["timed_out"],
+        "n_vectors": count,
+        "build_seconds": build_seconds,
+        "build_cached": build_seconds == 0.0,
+        "build_dir": str(build_dir),
+        "run_seconds": run_seconds,
+        "simulated_cycles": measured["end_cycle"],
+        "sim_cycles_per_second": measured.get("sim_cycles_per_second"),
+    }
+
+
+def _layer_entry(
+    name: str, measured: dict[str, Any], cycles: LayerCycles, count: int, trace: LayerTrace
+) -> dict[str, Any]:
+    return _entry(
+        name,
+        measured["entries"][name],
+        cycles.est_cycles,
+        cycles.est_ii,
+        cycles.ideal_ii,
+        count,
+        [trace.accum],
+        trace.saturated,
+    )

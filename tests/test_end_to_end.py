@@ -1,0 +1,54 @@
+"""The whole chain through the command line: prune -> generate --from -> csim -> simulate -> report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codesign.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.csim, pytest.mark.rtlsim]
+
+
+def test_pruned_digits_mlp_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prune_dir, project = tmp_path / "pruned", tmp_path / "project"
+    assert main(["prune", "--model", "digits-mlp", "--dataset", "digits", "--sparsity", "0.75",
+                 "--epochs", "20", "--out", str(prune_dir)]) == 0
+    record = json.loads((prune_dir / "prune.json").read_text())
+    assert record["schema"] == "codesign.prune/1" and record["block"] == [1, 4]
+    assert abs(record["achieved_sparsity"] - 0.75) < 0.01
+
+    assert main(["generate", "--from", str(prune_dir), "--out", str(project),
+                 "--vectors", "16"]) == 0
+    report = json.loads((project / "report.json").read_text())
+    assert report["schema"] == "codesign.report/1" and report["board"] == "arria10-gx1150"
+    assert [layer["nnz_blocks"] for layer in report["layers"]] == [256, 128, 20]
+    assert all(layer["reuse_factor"] == 1 for layer in report["layers"])
+    assert report["totals"]["est_dsp"] <= report["totals"]["board_dsp"]
+    acc = report["accuracy"]
+    assert abs(acc["fixed_point"] - acc["pruned_float"]) <= 0.005
+
+    assert main(["csim", str(project)]) == 0
+    csim = json.loads((project / "csim.json").read_text())
+    assert csim["outputs_match"] and csim["n_vectors"] == 16
+    assert csim["nonzero_output_fraction"] >= 0.5 and csim["saturated_fraction"] < 0.01
+
+    assert main(["simulate", str(project)]) == 0
+    rtl = json.loads((project / "rtlsim.json").read_text())
+    for entry in [*rtl["layers"], rtl["network"]]:
+        assert entry["outputs_match"]
+        assert abs(entry["sim_cycles"] - entry["est_cycles"]) <= 2
+        assert abs(entry["sim_ii"] - entry["est_ii"]) <= 2
+
+    capsys.readouterr()
+    assert main(["report", str(project), "--out", str(tmp_path / "cmp")]) == 0
+    printed = capsys.readouterr().out
+    assert "fc1" in printed and "network" in printed and "MISMATCH" not in printed
+    rows = json.loads((tmp_path / "cmp" / "report.json").read_text())["rows"]
+    by_layer = {row["layer"]: row for row in rows}
+    for layer, sim in zip(report["layers"], rtl["layers"], strict=True):
+        row = by_layer[layer["name"]]
+        assert row["est_cycles"] == layer["est_cycles"] and row["sim_cycles"] == sim["sim_cycles"]
+        assert row["est_dsp"] == layer["est_dsp"] and row["rtl_match"] is True
