@@ -19,7 +19,9 @@ def _input_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"input shape must look like 64 or 1,28,28: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"input shape must look like 64 or 1,28,28: {text!r}"
+        ) from None
     if not shape or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"input shape must be positive integers: {text!r}")
     return shape
@@ -105,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_boards(args: argparse.Namespace) -> int:
     from codesign.boards import DEFAULT_BOARD, available_boards, load_board
 
-    print(f"{'board':18} {'part':20} {'DSP':>6} {'18x19':>6} {'M20K':>6} {'ALMs':>8} {'MHz':>5}  -march")
+    print(
+        f"{'board':18} {'part':20} {'DSP':>6} {'18x19':>6} {'M20K':>6} {'ALMs':>8} "
+        f"{'MHz':>5}  -march"
+    )
     for key in available_boards():
         b = load_board(key)
         mark = " (default)" if key == DEFAULT_BOARD else ""
@@ -139,11 +144,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
     )
     record = outcome.record
     acc = record["accuracy"]
-    print(f"pruned {args.model}: block {record['block'][0]}x{record['block'][1]}, "
-          f"sparsity {record['achieved_sparsity']:.3f} (target {args.sparsity})")
+    print(
+        f"pruned {args.model}: block {record['block'][0]}x{record['block'][1]}, "
+        f"sparsity {record['achieved_sparsity']:.3f} (target {args.sparsity})"
+    )
     for layer in record["layers"]:
-        print(f"  {layer['name']:12} {'x'.join(map(str, layer['shape'])):>12}  "
-              f"sparsity {layer['sparsity']:.3f}  blocks kept {layer['nnz_blocks']}")
+        print(
+            f"  {layer['name']:12} {'x'.join(map(str, layer['shape'])):>12}  "
+            f"sparsity {layer['sparsity']:.3f}  blocks kept {layer['nnz_blocks']}"
+        )
     print(f"top-1: dense {acc['dense']:.4f}  pruned {acc['pruned']:.4f}")
     print(f"wrote {args.out}/prune.json and model.pt")
     return 0
@@ -158,6 +167,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from codesign.options import parse_reuse
 
     check_output_dir(args.out, args.force)
+    board = load_board(args.board)  # option errors before any training
+    reuse = parse_reuse(args.reuse)
     block = args.block
     dense_accuracy = None
     untrained = False
@@ -186,12 +197,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         GenerateRequest(
             model=model,
             model_name=model_name,
-            board=load_board(args.board),
+            board=board,
             out_dir=args.out,
             dataset=dataset,
             input_shape=input_shape,
             block=block,
-            reuse=parse_reuse(args.reuse),
+            reuse=reuse,
             weight_bits=args.weight_bits,
             act_bits=args.act_bits,
             n_vectors=args.vectors,
@@ -205,9 +216,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _print_generated(report: dict[str, Any], out: Path) -> None:
     totals = report["totals"]
-    print(f"{report['model']} on {report['board']} ({report['part']}, {report['clock_mhz']:.0f} MHz)")
-    print(f"{'layer':12} {'shape':>9} {'block':>5} {'sparsity':>8} {'RF':>4} {'mults':>6} "
-          f"{'DSP':>5} {'cycles':>7} {'II':>5}")
+    board = f"{report['board']} ({report['part']}, {report['clock_mhz']:.0f} MHz)"
+    print(f"{report['model']} on {board}")
+    print(
+        f"{'layer':12} {'shape':>9} {'block':>5} {'sparsity':>8} {'RF':>4} {'mults':>6} "
+        f"{'DSP':>5} {'cycles':>7} {'II':>5}"
+    )
     for layer in report["layers"]:
         print(
             f"{layer['name']:12} {'x'.join(map(str, layer['shape'])):>9} "
@@ -223,8 +237,10 @@ def _print_generated(report: dict[str, Any], out: Path) -> None:
     )
     if "accuracy" in report:
         acc = report["accuracy"]
-        print(f"top-1: dense float {acc['dense_float']:.4f}  pruned float {acc['pruned_float']:.4f}"
-              f"  fixed point {acc['fixed_point']:.4f}")
+        print(
+            f"top-1: dense float {acc['dense_float']:.4f}  pruned float {acc['pruned_float']:.4f}"
+            f"  fixed point {acc['fixed_point']:.4f}"
+        )
     print(f"wrote {out} (hls/, rtl/, vectors/, report.json)")
 
 
@@ -257,27 +273,30 @@ def _print_first_mismatch(result: dict[str, Any]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from codesign.flow import simulate
+    from codesign.flow import rtlsim_json, simulate
 
     result = simulate(args.project, layer=args.layer, n_vectors=args.vectors)
-    print(f"{'layer':12} {'cycles':>7} {'est':>5} {'II':>5} {'est':>5} {'ideal':>5} {'eff':>5}  match")
+    columns = ("sim_cycles", "est_cycles", "sim_ii", "est_ii", "ideal_ii", "efficiency")
+    titles = ("cycles", "est", "II", "est", "ideal", "eff")
+    print(f"{'layer':12} " + " ".join(f"{t:>6}" for t in titles) + "  outputs")
     entries = list(result["layers"])
-    if result.get("network"):
+    if result.get("network") and args.layer is None:
         entries.append(dict(result["network"], name="network"))
     for e in entries:
-        print(
-            f"{e['name']:12} {e['sim_cycles']:7} {e['est_cycles']:5} {e['sim_ii']:5} "
-            f"{e['est_ii']:5} {e['ideal_ii']:5} {e['efficiency']:5.2f}  "
-            f"{'bit-exact' if e['outputs_match'] else 'MISMATCH'}"
-        )
-    print(
-        f"Verilator build {result['build_seconds']:.1f} s, "
-        f"{result['sim_cycles_per_second']:,.0f} simulated cycles/s"
-    )
+        figures = " ".join(f"{_figure(e.get(key)):>6}" for key in columns)
+        match = "bit-exact" if e["outputs_match"] else "MISMATCH"
+        print(f"{e['name']:12} {figures}  {match} ({e['n_vectors']} vectors)")
+    build = "cached" if result.get("build_cached") else f"{result['build_seconds']:.1f} s"
+    print(f"Verilator build {build}, {result['sim_cycles_per_second']:,.0f} simulated cycles/s")
     _print_first_mismatch(result)
-    print(f"wrote {args.project / 'rtlsim.json'}")
-    ok = all(e["outputs_match"] for e in entries)
-    return 0 if ok else 1
+    print(f"wrote {rtlsim_json(args.project, args.layer and result['layers'][0]['name'])}")
+    return 0 if all(e["outputs_match"] for e in entries) else 1
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -67,14 +67,18 @@ def run_demo(
     board = load_board(board_key)
     prepare_out_dir(out_dir)
     dataset = load_dataset(DATASET)
-    notify(f"training {MODEL} on {DATASET} ({len(dataset.x_train)} train / "
-           f"{len(dataset.x_test)} test images, seed {SEED})")
+    notify(
+        f"training {MODEL} on {DATASET} ({len(dataset.x_train)} train / "
+        f"{len(dataset.x_test)} test images, seed {SEED})"
+    )
     dense = train_builtin(MODEL, dataset, seed=SEED)
     dense_accuracy = accuracy(dense, dataset.x_test, dataset.y_test)
     sparse = copy.deepcopy(dense)
     block = board.default_block(16)
-    notify(f"pruning to {SPARSITY:.0%} balanced {block[0]}x{block[1]} block sparsity, "
-           f"fine-tuning {FINE_TUNE_EPOCHS} epochs")
+    notify(
+        f"pruning to {SPARSITY:.0%} balanced {block[0]}x{block[1]} block sparsity, "
+        f"fine-tuning {FINE_TUNE_EPOCHS} epochs"
+    )
     prune_blocks(sparse, dataset, SPARSITY, block, FINE_TUNE_EPOCHS, seed=SEED)
 
     result = DemoResult(out_dir, board.key)

@@ -252,7 +252,7 @@ class PruneRequest:
 class PruneOutcome:
     model: nn.Module
     dataset: Dataset
-    record: dict[str, object]
+    record: dict[str, Any]
 
 
 def prune(request: PruneRequest) -> PruneOutcome:
@@ -283,7 +283,7 @@ def prune(request: PruneRequest) -> PruneOutcome:
     pruned_accuracy = accuracy(model, dataset.x_test, dataset.y_test)
     total = sum(int(np.prod(layer.shape)) for layer in layers)
     zeros = sum(layer.sparsity * int(np.prod(layer.shape)) for layer in layers)
-    record: dict[str, object] = {
+    record: dict[str, Any] = {
         "schema": PRUNE_SCHEMA,
         "model": request.model_spec,
         "dataset": request.dataset_name,
@@ -365,12 +365,24 @@ def csim(project: Path) -> dict[str, Any]:
 def simulate(
     project: Path, layer: str | None = None, n_vectors: int | None = None
 ) -> dict[str, Any]:
-    """Simulate the project's RTL in Verilator; write and return rtlsim.json."""
+    """Simulate the project's RTL in Verilator; write and return rtlsim.json.
+
+    A single layer's result goes to rtlsim/<layer>/rtlsim.json so that it never replaces the
+    network's.
+    """
     from codesign.sim.rtlsim import simulate as run_rtlsim
 
     result = run_rtlsim(project, layer=layer, n_vectors=n_vectors)
-    _write_json(project / "rtlsim.json", result)
+    simulated = result["layers"][0]["name"] if layer is not None else None
+    _write_json(rtlsim_json(project, simulated), result)
     return result
+
+
+def rtlsim_json(project: Path, layer: str | None = None) -> Path:
+    """rtlsim.json of the whole network, or of one layer simulated alone (kept apart)."""
+    if layer is None:
+        return project / "rtlsim.json"
+    return project / "rtlsim" / layer / "rtlsim.json"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -64,7 +64,9 @@ def rows(projects: list[Project]) -> list[dict[str, Any]]:
             )
         totals = dict(project.report["totals"], name="network", shape=None, block=None)
         table.append(
-            _row(project, totals, project.csim, project.rtlsim["network"] if project.rtlsim else None)
+            _row(
+                project, totals, project.csim, project.rtlsim["network"] if project.rtlsim else None
+            )
         )
     return table
 

@@ -59,8 +59,16 @@ def test_prune_refuses_bad_sparsity(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, sparsity: str
 ) -> None:
     code, _, err = run(
-        capsys, "prune", "--model", "digits-mlp", "--dataset", "digits",
-        "--sparsity", sparsity, "--out", str(tmp_path / "p"),
+        capsys,
+        "prune",
+        "--model",
+        "digits-mlp",
+        "--dataset",
+        "digits",
+        "--sparsity",
+        sparsity,
+        "--out",
+        str(tmp_path / "p"),
     )
     assert code == 2 and "sparsity must be in [0, 1)" in err
 

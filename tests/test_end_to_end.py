@@ -1,4 +1,4 @@
-"""The whole chain through the command line: prune -> generate --from -> csim -> simulate -> report."""
+"""The whole chain through the CLI: prune, generate --from, csim, simulate, report."""
 
 from __future__ import annotations
 
@@ -14,14 +14,31 @@ pytestmark = [pytest.mark.slow, pytest.mark.csim, pytest.mark.rtlsim]
 
 def test_pruned_digits_mlp_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prune_dir, project = tmp_path / "pruned", tmp_path / "project"
-    assert main(["prune", "--model", "digits-mlp", "--dataset", "digits", "--sparsity", "0.75",
-                 "--epochs", "20", "--out", str(prune_dir)]) == 0
+    assert (
+        main(
+            [
+                "prune",
+                "--model",
+                "digits-mlp",
+                "--dataset",
+                "digits",
+                "--sparsity",
+                "0.75",
+                "--epochs",
+                "20",
+                "--out",
+                str(prune_dir),
+            ]
+        )
+        == 0
+    )
     record = json.loads((prune_dir / "prune.json").read_text())
     assert record["schema"] == "codesign.prune/1" and record["block"] == [1, 4]
     assert abs(record["achieved_sparsity"] - 0.75) < 0.01
 
-    assert main(["generate", "--from", str(prune_dir), "--out", str(project),
-                 "--vectors", "16"]) == 0
+    assert (
+        main(["generate", "--from", str(prune_dir), "--out", str(project), "--vectors", "16"]) == 0
+    )
     report = json.loads((project / "report.json").read_text())
     assert report["schema"] == "codesign.report/1" and report["board"] == "arria10-gx1150"
     assert [layer["nnz_blocks"] for layer in report["layers"]] == [256, 128, 20]

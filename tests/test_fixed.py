@@ -54,9 +54,7 @@ def test_quantize_error_is_at_most_half_a_step(value: float) -> None:
     assert abs(fmt.to_float(raw)[0] - value) <= 2.0 ** -(fmt.frac + 1)
 
 
-@pytest.mark.parametrize(
-    ("max_abs", "bits"), [(1.0, 2), (0.99, 1), (0.3, 0), (5.0, 4), (0.0, 1)]
-)
+@pytest.mark.parametrize(("max_abs", "bits"), [(1.0, 2), (0.99, 1), (0.3, 0), (5.0, 4), (0.0, 1)])
 def test_integer_bits_for(max_abs: float, bits: int) -> None:
     assert integer_bits_for(max_abs) == bits
     fmt = FixedPoint(16, bits)

@@ -17,7 +17,7 @@ from codesign.models import digits_mlp, mnist_cnn
 def test_digits_mlp_lowers_to_three_dense_layers() -> None:
     graph = lower(digits_mlp(), "digits-mlp", (64,), (1, 4))
     assert graph.name == "digits_mlp"
-    assert [(l.name, l.shape, l.activation) for l in graph.layers] == [
+    assert [(layer.name, layer.shape, layer.activation) for layer in graph.layers] == [
         ("fc1", (64, 64), Activation.RELU),
         ("fc2", (32, 64), Activation.RELU),
         ("fc3", (10, 32), Activation.NONE),
@@ -37,7 +37,7 @@ def test_functional_relu_flatten_and_dropout_are_accepted() -> None:
             return self.b(self.drop(torch.relu(self.a(torch.flatten(x, 1)))))
 
     graph = lower(Net(), "net", (3, 4), (1, 2))
-    assert [l.activation for l in graph.layers] == [Activation.RELU, Activation.NONE]
+    assert [layer.activation for layer in graph.layers] == [Activation.RELU, Activation.NONE]
     assert np.all(graph.layers[1].bias == 0.0)
 
 

@@ -72,8 +72,17 @@ def test_design_files_round_trip(small_graph: tuple[Graph, np.ndarray], tmp_path
 def test_graph_text_is_stable(small_graph: tuple[Graph, np.ndarray]) -> None:
     graph, _ = small_graph
     assert graph_text(graph).splitlines()[1].split() == [
-        "dense", "fc1", "(net.fc1)", "10x13", "act=relu", "block=2x4",
-        "in=s16.15", "w=s8.7", "acc=s28.22", "out=s16.12",
-        f"nnz_blocks={graph.layers[0].require_csr().nnz_blocks}", "rf=2",
+        "dense",
+        "fc1",
+        "(net.fc1)",
+        "10x13",
+        "act=relu",
+        "block=2x4",
+        "in=s16.15",
+        "w=s8.7",
+        "acc=s28.22",
+        "out=s16.12",
+        f"nnz_blocks={graph.layers[0].require_csr().nnz_blocks}",
+        "rf=2",
         f"tiles={graph.layers[0].require_tiling().tiles}",
     ]

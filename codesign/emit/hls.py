@@ -373,9 +373,7 @@ def _check_graph(graph: Graph) -> None:
                 f"got frac {formats.accum.frac}"
             )
         if formats.bias.frac != formats.accum.frac or formats.bias.width > formats.accum.width:
-            raise ValueError(
-                f"layer {layer.name}: bias raw values must fit the accumulator format"
-            )
+            raise ValueError(f"layer {layer.name}: bias raw values must fit the accumulator format")
         assert layer.weight_raw is not None and layer.bias_raw is not None
         raws = (layer.weight_raw, layer.bias_raw)
         largest = max(int(np.abs(raw).max(initial=0)) for raw in raws)

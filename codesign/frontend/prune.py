@@ -32,6 +32,8 @@ class WeightMask(nn.Module):
         super().__init__()
         self.register_buffer("mask", mask.to(torch.float32))
 
+    mask: torch.Tensor
+
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight * self.mask
 
@@ -51,8 +53,10 @@ def check_sparsity(sparsity: float) -> None:
         raise PruneError(f"sparsity must be in [0, 1), got {sparsity}")
 
 
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, PRUNABLE)]
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Linear | nn.Conv2d]]:
+    layers: list[tuple[str, nn.Linear | nn.Conv2d]] = [
+        (name, m) for name, m in model.named_modules() if isinstance(m, PRUNABLE)
+    ]
     if not layers:
         raise PruneError("the model has no prunable layer (nn.Linear or nn.Conv2d)")
     return layers
@@ -120,8 +124,8 @@ def prune_blocks(
     check_sparsity(sparsity)
     layers = prunable_layers(model)
     for _name, module in layers:
-        matrix = as_matrix(module.weight.detach())
-        mask = balanced_block_mask(matrix, block, sparsity).reshape(module.weight.shape)
+        weight = module.weight.detach()
+        mask = balanced_block_mask(as_matrix(weight), block, sparsity).reshape(weight.shape)
         parametrize.register_parametrization(module, "weight", WeightMask(mask))
     if epochs > 0:
         train(model, dataset, epochs, learning_rate, seed=seed, progress=progress)

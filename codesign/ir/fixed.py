@@ -8,8 +8,10 @@ the C simulation (ac_fixed) and the RTL must agree on bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -116,13 +118,13 @@ class FixedPoint:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> FixedPoint:
+    def from_dict(cls, data: Mapping[str, Any]) -> FixedPoint:
         return cls(
-            width=int(data["width"]),  # type: ignore[call-overload]
-            integer=int(data["integer"]),  # type: ignore[call-overload]
+            width=int(data["width"]),
+            integer=int(data["integer"]),
             signed=bool(data["signed"]),
-            rounding=Rounding(data["rounding"]),
-            overflow=Overflow(data["overflow"]),
+            rounding=Rounding(str(data["rounding"])),
+            overflow=Overflow(str(data["overflow"])),
         )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from codesign.errors import CodesignError
 from codesign.ir.fixed import FixedPoint
 
 
@@ -179,4 +180,4 @@ class Graph:
             if name in (layer.name, layer.source_name):
                 return layer
         known = ", ".join(layer.name for layer in self.layers)
-        raise KeyError(f"no layer named {name!r}; layers: {known}")
+        raise CodesignError(f"no layer named {name!r}; layers: {known}")

@@ -25,6 +25,7 @@ def graph_to_files(graph: Graph) -> dict[str, bytes]:
     layers = []
     for index, layer in enumerate(graph.layers):
         formats = layer.require_formats()
+        assert layer.weight_raw is not None and layer.bias_raw is not None
         csr = layer.require_csr()
         tiling = layer.require_tiling()
         prefix = f"l{index}_"
