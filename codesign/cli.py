@@ -164,11 +164,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from codesign.emit.plan import check_output_dir
     from codesign.flow import GenerateRequest, check_supported, generate, load_pruned
     from codesign.models import BUILTIN_MODELS, load_model, train_builtin
-    from codesign.options import parse_reuse
+    from codesign.options import parse_reuse, resolve_block
 
     check_output_dir(args.out, args.force)
     board = load_board(args.board)  # option errors before any training
     reuse = parse_reuse(args.reuse)
+    if args.block is not None:
+        resolve_block(args.block, board, max(args.weight_bits, args.act_bits))
     block = args.block
     dense_accuracy = None
     untrained = False

@@ -100,6 +100,7 @@ def _row(
 
 COLUMNS = [
     ("design", "design", "report"),
+    ("board", "board", "report"),
     ("layer", "layer", "report"),
     ("shape", "shape", "report"),
     ("block", "block", "report"),
