@@ -327,15 +327,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def demo_summary(result: Any) -> str:
     from codesign.report import Project, format_table, rows
 
-    lines = [f"codesign demo on {result.board}"]
+    lines = [f"codesign demo: digits-mlp on {result.board}"]
     for v in result.variants:
-        acc = v.report["accuracy"]
+        acc, totals = v.report["accuracy"], v.report["totals"]
+        network = v.rtlsim["network"]
         lines.append(
-            f"  {v.name:6} top-1 dense float {acc['dense_float']:.4f}, pruned float "
-            f"{acc['pruned_float']:.4f}, fixed point {acc['fixed_point']:.4f}; "
-            f"{v.report['totals']['est_dsp']} DSP blocks, network "
-            f"{v.rtlsim['network']['sim_cycles']} cycles simulated "
-            f"({v.report['totals']['est_cycles']} estimated)"
+            f"  {v.name:6} top-1 float {acc['pruned_float']:.4f}, fixed point "
+            f"{acc['fixed_point']:.4f} | {totals['est_dsp']}/{totals['board_dsp']} DSP blocks | "
+            f"latency {network['sim_cycles']} cycles simulated, {totals['est_cycles']} estimated"
         )
     projects = [Project(v.path, v.report, v.csim, v.rtlsim) for v in result.variants]
     lines.append("")
