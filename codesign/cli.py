@@ -295,6 +295,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if all(e["outputs_match"] for e in entries) else 1
 
 
+def _match(flag: bool) -> str:
+    return "bit-exact" if flag else "MISMATCH"
+
+
 def _figure(value: Any) -> str:
     if value is None:
         return "-"
@@ -335,6 +339,12 @@ def demo_summary(result: Any) -> str:
             f"  {v.name:6} top-1 float {acc['pruned_float']:.4f}, fixed point "
             f"{acc['fixed_point']:.4f} | {totals['est_dsp']}/{totals['board_dsp']} DSP blocks | "
             f"latency {network['sim_cycles']} cycles simulated, {totals['est_cycles']} estimated"
+        )
+        lines.append(
+            f"         outputs: C-sim {_match(v.csim['outputs_match'])}, RTL-sim "
+            f"{_match(network['outputs_match'])} on {v.csim['n_vectors']} test images; "
+            f"{v.csim['nonzero_output_fraction']:.1%} of pre-activations nonzero, "
+            f"{v.csim['saturated_fraction']:.1%} saturated"
         )
     projects = [Project(v.path, v.report, v.csim, v.rtlsim) for v in result.variants]
     lines.append("")
