@@ -2,26 +2,35 @@
 
 These closed forms describe the engine the emitters generate (design.md §4, §7) and are
 checked against Verilator: `est_cycles` and `est_ii` must be within 2 cycles of `sim_cycles`
-and `sim_ii`. The per-layer engine works in three phases per vector:
+and `sim_ii` (the RTL meets them exactly). A vector passes three stages of a layer's engine:
 
-  load     ceil(in_features / P) input beats, P values per beat, one beat per cycle;
+  load     I = ceil(in_features / P) input beats, P values per beat, one beat per cycle, into
+           one of two input buffers;
   compute  RF cycles: in cycle c every tile multiplies its c-th block (Br×Bc products) and
            the Br partial sums are added into the block-row's accumulators;
-  drain    ceil(out_features / P) output beats.
+  drain    O = ceil(out_features / P) output beats from an output register bank.
 
-So one vector takes `in_beats + RF + out_beats` cycles from its first accepted input beat to
-its last output beat, and (no double buffering yet) the next vector starts after that.
-In a network the output beats of one layer are the input beats of the next, so the latency
-is `sum(in_beats + RF) + out_beats(last)`, and the steady-state interval is the largest
-per-layer interval (every layer is busy for its own load + compute + drain per vector).
+Per layer:  est_cycles = I + RF + O          (one vector alone, both end cycles counted)
+            est_ii     = max(I, RF, O)       (vectors back to back)
+            ideal_ii   = max(ceil(MACs / multipliers), I, O)
 
-The RTL (rtl_sim/dense_engine.sv.j2, network.sv.j2) implements exactly this, counting both
-end cycles: the last input beat is accepted in cycle in_beats - 1, compute cycles follow
-immediately (the schedule ROMs are read one cycle ahead, during load), the first output beat
-is offered in the cycle after the last compute cycle (outputs are converted combinationally
-from the accumulators), and in_ready rises again in the cycle after the last output beat.
-Streams between layers have no register, so a layer's output beat is the next layer's input
-beat in the same cycle. `layer_cycles` and `network_cycles` need no board.
+The stages overlap on successive vectors: the double-buffered input takes vector k+1 while
+vector k computes, and vector k-1 drains from the output bank meanwhile, so the busiest stage
+sets the interval with no bubble between vectors. In the RTL the last input beat is accepted
+in cycle I - 1, compute cycles follow immediately (the schedule ROMs are read one cycle
+ahead), the result moves to the output bank with the last compute cycle and the first output
+beat leaves in the next cycle. `est_ii` exceeds `ideal_ii` only when the tiling leaves slots
+idle (ceil(nnz_blocks / tiles) < RF).
+
+In a network the output beats of one layer are the input beats of the next in the same cycle
+(streams have no register), so
+
+            est_cycles = sum over layers of (I + RF) + O of the last layer
+            est_ii     = max over layers of est_ii
+            ideal_ii   = max over layers of ideal_ii
+
+every engine buffering enough (two input vectors, one in the accumulators, one draining) for
+the slowest layer to set the pace. `layer_cycles` and `network_cycles` need no board.
 """
 
 from __future__ import annotations
@@ -63,7 +72,6 @@ def layer_cycles(layer: Dense) -> LayerCycles:
     macs = csr.nnz_blocks * block_size
     in_beats = ceil_div(layer.in_features, tiling.values_per_beat)
     out_beats = ceil_div(layer.out_features, tiling.values_per_beat)
-    cycles = in_beats + tiling.reuse_factor + out_beats
     return LayerCycles(
         reuse_factor=tiling.reuse_factor,
         tiles=tiling.tiles,
@@ -71,8 +79,8 @@ def layer_cycles(layer: Dense) -> LayerCycles:
         macs=macs,
         in_beats=in_beats,
         out_beats=out_beats,
-        est_cycles=cycles,
-        est_ii=cycles,
+        est_cycles=in_beats + tiling.reuse_factor + out_beats,
+        est_ii=max(in_beats, tiling.reuse_factor, out_beats),
         ideal_ii=max(ceil_div(macs, multipliers), in_beats, out_beats),
     )
 

@@ -1,10 +1,15 @@
-"""Test graphs for the RTL: chosen block patterns, beats and reuse factors; projects from them."""
+"""Test graphs for the RTL: chosen block patterns, beats and reuse factors; projects from them.
+
+`Engine` describes a fixed build (everything the SystemVerilog depends on); `engine_graph`
+makes a layer for it from any block pattern and random raw values, dealing the blocks to its
+tiles x RF slots, so that property tests vary only memory files and vectors.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +21,9 @@ from codesign import reference
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.emit.rtl import emit_rtl
 from codesign.errors import ToolError
-from codesign.ir import Dense, Graph
+from codesign.ir import Activation, Dense, FixedPoint, Graph, Overflow, Rounding
+from codesign.ir.fixed import RawArray
+from codesign.ir.graph import LayerFormats, Tiling, ceil_div
 from codesign.ir.serialize import graph_to_files
 from codesign.passes import compress, quantise, tile
 from codesign.sim import tools
@@ -50,7 +57,11 @@ def tiled(
 
 def write_project(graph: Graph, x: FloatArray, folder: Path) -> Path:
     """design.json/npz, vectors and rtl/ of `graph` with test inputs `x`: what simulate needs."""
-    raw_x = reference.quantize_inputs(graph, x)
+    return write_raw_project(graph, reference.quantize_inputs(graph, x), folder)
+
+
+def write_raw_project(graph: Graph, raw_x: RawArray, folder: Path) -> Path:
+    """As `write_project`, with raw test inputs of the graph's input format."""
     files = dict(graph_to_files(graph))
     files.update(vector_files(graph, raw_x))
     write_plan(emit_rtl(graph).merged(BuildPlan(files)), folder)
@@ -75,3 +86,130 @@ def assert_rtlsim_ok(result: dict[str, Any], saturation_limit: float = 0.01) -> 
         assert entry["efficiency"] == pytest.approx(entry["ideal_ii"] / entry["sim_ii"])
         assert entry["nonzero_output_fraction"] >= 0.5, (name, "trivial pre-activations")
         assert entry["saturated_fraction"] < saturation_limit, (name, "saturated outputs")
+
+
+# ---------------------------------------------------------------- fixed engine builds
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One fixed build: everything the SystemVerilog sources depend on."""
+
+    name: str
+    in_features: int
+    out_features: int
+    block: tuple[int, int]
+    values_per_beat: int
+    tiles: int
+    reuse: int
+    input: FixedPoint
+    weight: FixedPoint
+    output_width: int
+    output_signed: bool
+    output_shift: int  # accum.frac - output.frac; negative shifts left
+    relu: bool
+    rounding: Rounding = Rounding.RND
+    overflow: Overflow = Overflow.SAT
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return ceil_div(self.out_features, self.block[0]), ceil_div(self.in_features, self.block[1])
+
+    def formats(self) -> LayerFormats:
+        accum_frac = self.input.frac + self.weight.frac
+        accum_width = self.input.width + self.weight.width + self.in_features.bit_length() + 1
+        accum = FixedPoint(
+            accum_width, accum_width - accum_frac, rounding=Rounding.TRN, overflow=Overflow.WRAP
+        )
+        bias = FixedPoint(accum_width - 1, accum_width - 1 - accum_frac)
+        output_frac = accum_frac - self.output_shift
+        output = FixedPoint(
+            self.output_width,
+            self.output_width - output_frac,
+            signed=self.output_signed,
+            rounding=self.rounding,
+            overflow=self.overflow,
+        )
+        return LayerFormats(self.input, self.weight, bias, accum, output)
+
+
+# Every grid fits the tiles x RF slots, so a fully dense pattern runs on the same build.
+ENGINES = (
+    # 2x2 blocks, nothing divides: 5x7 grid on 3 tiles x RF 12, 3 values per beat
+    Engine("e13x10", 13, 10, (2, 2), 3, 3, 12, FixedPoint(16, 6), FixedPoint(8, 1), 16, True, 8,
+           relu=True),
+    # 1x4 blocks, unsigned input and output, truncating and wrapping, no ReLU
+    Engine("e18x9", 18, 9, (1, 4), 4, 5, 9, FixedPoint(12, 4, signed=False), FixedPoint(6, 1),
+           12, False, 6, relu=False, rounding=Rounding.TRN, overflow=Overflow.WRAP),
+    # 1x2 blocks, unsigned weights, output wider than the accumulator's fraction (left shift)
+    Engine("e11x6", 11, 6, (1, 2), 2, 12, 3, FixedPoint(5, 2), FixedPoint(4, 1, signed=False),
+           20, True, -3, relu=False),
+    # 3x1 blocks (a partial last block-row), one value per beat
+    Engine("e7x5", 7, 5, (3, 1), 1, 2, 7, FixedPoint(10, 3), FixedPoint(8, 2), 8, True, 9,
+           relu=True),
+)  # fmt: skip
+
+PATTERNS = ("random", "balanced", "dense", "zero", "empty_rows")
+
+
+def kept_blocks(
+    engine: Engine, pattern: str, density: float, rng: np.random.Generator
+) -> np.ndarray:
+    grid_rows, grid_cols = engine.grid
+    if pattern == "dense":
+        return np.ones((grid_rows, grid_cols), dtype=bool)
+    if pattern == "zero":
+        return np.zeros((grid_rows, grid_cols), dtype=bool)
+    if pattern == "balanced":
+        keep = max(1, round(density * grid_cols))
+        kept = np.zeros((grid_rows, grid_cols), dtype=bool)
+        for row in range(grid_rows):
+            kept[row, rng.choice(grid_cols, keep, replace=False)] = True
+        return kept
+    kept = rng.random((grid_rows, grid_cols)) < density
+    if pattern == "empty_rows":
+        kept[rng.choice(grid_rows, max(1, grid_rows // 2), replace=False)] = False
+    return kept
+
+
+def random_raw(fmt: FixedPoint, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Uniform raw values of `fmt`, with its extremes planted."""
+    raw = rng.integers(fmt.min_raw, fmt.max_raw, size=shape, endpoint=True)
+    flat = raw.reshape(-1)
+    if flat.size >= 2:
+        flat[rng.choice(flat.size, 2, replace=False)] = (fmt.min_raw, fmt.max_raw)
+    return raw
+
+
+def engine_graph(
+    engine: Engine, kept: np.ndarray, rng: np.random.Generator, shuffle: bool
+) -> Graph:
+    """A layer of `engine`'s build with the `kept` block pattern, random raw values, and its
+    blocks dealt to the engine's tiles x RF slots (in storage order, or shuffled)."""
+    formats = engine.formats()
+    shape = (engine.out_features, engine.in_features)
+    mask = np.kron(kept, np.ones(engine.block, dtype=bool))[: shape[0], : shape[1]]
+    weight_raw = np.where(mask, random_raw(formats.weight, shape, rng), 0)
+    weight_raw[mask & (weight_raw == 0)] = 1  # keep every kept block visibly kept
+    bias_bound = 1 << (formats.input.width + formats.weight.width - 2)
+    bias_raw = rng.integers(-bias_bound, bias_bound, size=shape[0])
+    layer = Dense(
+        name="fc",
+        source_name="fc",
+        weight=formats.weight.to_float(weight_raw),
+        bias=formats.bias.to_float(bias_raw),
+        activation=Activation.RELU if engine.relu else Activation.NONE,
+        block=engine.block,
+        formats=formats,
+        weight_raw=weight_raw.astype(np.int64),
+        bias_raw=bias_raw.astype(np.int64),
+    )
+    graph = compress(Graph(engine.name, (engine.in_features,), (layer,)))
+    layer = graph.layers[0]
+    nnz = layer.require_csr().nnz_blocks
+    positions = engine.tiles * engine.reuse
+    order = rng.permutation(positions)[:nnz] if shuffle else np.arange(nnz)
+    slots = np.full(positions, -1, dtype=np.int64)
+    slots[order] = np.arange(nnz)
+    tiling = Tiling(engine.reuse, engine.values_per_beat, slots.reshape(engine.tiles, engine.reuse))
+    return replace(graph, layers=(replace(layer, tiling=tiling),))

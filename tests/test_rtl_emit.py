@@ -6,6 +6,7 @@ Fast tests; the lint test runs Verilator's `--lint-only -Wall` (a fraction of a 
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,7 +16,16 @@ from types import ModuleType
 import numpy as np
 import pytest
 from _hls_cases import block_sparse, dense
-from _rtl_cases import require_verilator, tiled, with_formats, write_project
+from _rtl_cases import (
+    ENGINES,
+    Engine,
+    engine_graph,
+    kept_blocks,
+    require_verilator,
+    tiled,
+    with_formats,
+    write_project,
+)
 
 from codesign.boards import load_board
 from codesign.emit import rtl
@@ -111,6 +121,8 @@ def test_cycle_model_counts_load_compute_and_drain() -> None:
     # fc1: 13 inputs in beats of 3 -> 5; fc2: 10 -> 4 in, 5 -> 2 out
     assert (fc1.in_beats, fc1.out_beats, fc1.est_cycles) == (5, 4, 5 + 2 + 4)
     assert (fc2.in_beats, fc2.out_beats, fc2.est_cycles) == (4, 2, 4 + 2 + 2)
+    # input double-buffered, output banked: the busiest stage sets the interval
+    assert (fc1.est_ii, fc2.est_ii) == (max(5, 2, 4), max(4, 2, 2))
     network = network_cycles(graph)
     assert network.est_cycles == (5 + 2) + (4 + 2) + 2
     assert network.est_ii == max(fc1.est_ii, fc2.est_ii)
@@ -128,11 +140,37 @@ def _verilator() -> str:
     return str(tools.verilator_bin_dir() / "verilator")
 
 
-@pytest.mark.parametrize("reuse", [1, 3])
-def test_generated_rtl_is_lint_clean(reuse: int, tmp_path: Path) -> None:
+# Designs of several shapes: two layers (2x2 blocks, RF 1 and 3), the property tests' fixed
+# engines (1x4, 1x2, 3x1 blocks, unsigned formats, left shift, one value per beat), a 1x1
+# layer (one beat, one tile, RF 1) and the 256x256 benchmark engine (16 tiles x RF 1024).
+LINT_ENGINES = (
+    *ENGINES,
+    Engine("e1x1", 1, 1, (1, 1), 4, 1, 1, FixedPoint(8, 2), FixedPoint(4, 1), 8, True, 3,
+           relu=False),
+    Engine("e256", 256, 256, (1, 4), 4, 16, 1024, FixedPoint(16, 4), FixedPoint(8, 1), 16, True,
+           10, relu=True),
+)  # fmt: skip
+
+
+def lint_designs() -> list[tuple[str, Graph]]:
+    designs = [(f"two_layers_rf{reuse}", two_layers(reuse=reuse)) for reuse in (1, 3)]
+    for engine in LINT_ENGINES:
+        rng = np.random.default_rng(0)
+        designs.append(
+            (engine.name, engine_graph(engine, kept_blocks(engine, "dense", 1.0, rng), rng, False))
+        )
+    return designs
+
+
+@pytest.mark.parametrize("name", [name for name, _ in lint_designs()])
+def test_generated_rtl_is_lint_clean(name: str, tmp_path: Path) -> None:
+    """`verilator --lint-only -Wall`: no warning at all, and no blanket lint_off."""
     require_verilator()
-    for name, text in rtl.sources(two_layers(reuse=reuse)).items():
-        (tmp_path / name).write_text(text)
+    graph = dict(lint_designs())[name]
+    for file_name, text in rtl.sources(graph).items():
+        for waiver in re.findall(r"lint_off\s*([A-Z]*)", text):
+            assert waiver, f"{file_name}: a blanket lint_off"
+        (tmp_path / file_name).write_text(text)
     synthesisable = [str(tmp_path / n) for n in (rtl.ENGINE_FILE, rtl.NETWORK_FILE)]
     for top, files in (
         ("network", synthesisable),
@@ -185,28 +223,19 @@ def test_beats_unpack_into_signed_and_unsigned_values(scoreboard: ModuleType) ->
 def test_scoreboard_measures_and_counts_missing_and_wrong_values(
     scoreboard: ModuleType, tmp_path: Path
 ) -> None:
-    # one layer, 3 features in beats of 2 (2 beats a vector), 2 vectors per phase
+    # one layer, 3 features in beats of 2 (2 beats a vector), 2 vectors per phase; one line
+    # per vector, the unchecked input stream logs no values
     log = [
-        "0 0 10 00020001",
-        "0 0 11 00000003",
-        "0 1 13 00050004",
-        "0 1 14 00000006",
-        "0 0 15 00020001",
-        "0 0 16 00000003",
-        "0 1 18 00050004",
-        "0 1 19 00000006",
-        "1 0 30 00020001",
-        "1 0 31 00000003",
-        "1 1 33 00050004",
-        "1 1 34 00000006",
-        "1 0 37 00020001",
-        "1 0 38 00000003",
-        "1 1 40 00050004",
-        "1 1 41 00000007",
-        "2 0 50 00020001",
-        "2 0 51 00000003",
-        "2 1 60 00050004",
-        "2 1 61 00000006",
+        "0 0 10 11 0",
+        "0 1 13 14 0000000600050004",
+        "0 0 15 16 0",
+        "0 1 18 19 0000000600050004",
+        "1 0 30 31 0",
+        "1 1 33 34 0000000600050004",
+        "1 0 37 38 0",
+        "1 1 40 41 0000000700050004",
+        "2 0 50 51 0",
+        "2 1 60 61 0000000600050004",
         "end 70",
     ]
     (tmp_path / "log").write_text("\n".join(log) + "\n")
@@ -249,6 +278,6 @@ def test_scoreboard_measures_and_counts_missing_and_wrong_values(
 def test_a_watchdog_timeout_is_reported_although_an_end_line_follows(
     scoreboard: ModuleType,
 ) -> None:
-    log = scoreboard.parse_log("0 0 3 0001\ntimeout 50\nend 51\n")
+    log = scoreboard.parse_log("0 0 3 4 0001\ntimeout 50\nend 51\n")
     assert log.timed_out and log.end_cycle == 51
-    assert log.beats[(0, 0)] == [(3, 1)]
+    assert log.lines[(0, 0)] == [(3, 4, 1)]

@@ -2,7 +2,8 @@
 
 Each case asserts, for every layer and the network, outputs bit-exact to the reference in all
 three harness phases (isolated, streaming, random stalls), |sim - est| <= 2 for latency and
-initiation interval (the engine meets the model exactly), and non-trivial values. Together the
+initiation interval (the engine meets the model exactly: back-to-back vectors overlap, so the
+interval is the busiest of load, compute and drain), and non-trivial values. Together the
 cases cover RF 1, 2, 3 and 5, per-layer RF, 2x2, 1x4 and 1x2 blocks, dimensions not divisible
 by the block or by the beat, an empty block-row, a fully dense layer, an all-zero layer,
 unbalanced patterns, unsigned/wrapping/truncating and left-shifting output casts, and random
@@ -98,6 +99,29 @@ def test_network_is_bit_exact_and_meets_the_cycle_model(
         assert (entry["sim_cycles"], entry["sim_ii"]) == (entry["est_cycles"], entry["est_ii"])
 
 
+def test_back_to_back_vectors_overlap_so_the_busiest_stage_sets_the_interval(
+    cache: Path, tmp_path: Path
+) -> None:
+    """6 -> 16 -> 5 in beats of 2: fc1 is drain-bound (8 output beats), fc2 load-bound."""
+    rng = np.random.default_rng(21)
+    layers = [
+        dense("fc1", block_sparse(rng, (16, 6), (1, 2), density=0.8), rng, block=(1, 2)),
+        dense(
+            "fc2", block_sparse(rng, (5, 16), (1, 2), density=0.8), rng, block=(1, 2), relu=False
+        ),
+    ]
+    calibration = rng.normal(size=(256, 6))
+    graph = tiled("expand", layers, 2, 2, calibration)
+    result = simulate(write_project(graph, calibration[:16], tmp_path / "p"), cache_dir=cache)
+    assert_rtlsim_ok(result)
+    fc1, fc2 = result["layers"]
+    assert (fc1["sim_ii"], fc2["sim_ii"], result["network"]["sim_ii"]) == (8, 8, 8)
+    for entry in [fc1, fc2, result["network"]]:
+        assert entry["sim_ii"] < entry["sim_cycles"]  # vectors overlap
+        assert (entry["sim_cycles"], entry["sim_ii"]) == (entry["est_cycles"], entry["est_ii"])
+        assert entry["efficiency"] == 1.0
+
+
 def test_patterns_of_one_shape_share_a_build_and_reruns_reuse_it(
     cache: Path, tmp_path: Path
 ) -> None:
@@ -114,6 +138,24 @@ def test_patterns_of_one_shape_share_a_build_and_reruns_reuse_it(
     result = simulate(write_project(other, calibration[:16], tmp_path / "b"), cache_dir=cache)
     assert result["build_cached"] and result["build_dir"] == first["build_dir"]
     assert_rtlsim_ok(result)
+
+
+def test_a_build_for_simulation_speed_is_bit_exact_too(cache: Path, tmp_path: Path) -> None:
+    """Long runs get a build with only the bench's signals public (rtlsim.FAST_SIM_ARGS)."""
+    graph, calibration = three_layers(2)
+    project = write_project(graph, calibration[:16], tmp_path / "p")
+    fast = simulate(project, cache_dir=cache, fast_sim=True)
+    assert fast["fast_sim_build"]
+    assert_rtlsim_ok(fast)
+    default = simulate(project, cache_dir=cache)
+    assert not default["fast_sim_build"] and default["build_dir"] != fast["build_dir"]
+    entries = zip(
+        [*fast["layers"], fast["network"]], [*default["layers"], default["network"]], strict=True
+    )
+    for a, b in entries:
+        assert (a["sim_cycles"], a["sim_ii"]) == (b["sim_cycles"], b["sim_ii"])
+    assert set(fast["phases"]) == {"isolated", "streaming", "stalled"}
+    assert fast["phases"]["streaming"]["cycles"] >= 16 * fast["network"]["est_ii"]
 
 
 def test_single_layer_is_fed_the_previous_layers_reference_outputs(

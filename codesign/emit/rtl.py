@@ -72,6 +72,15 @@ class MonitorView:
     signed: bool
     features: int
 
+    @property
+    def beats(self) -> int:
+        return ceil_div(self.features, self.values_per_beat)
+
+    @property
+    def checked(self) -> bool:
+        """Outputs of a layer are checked; inputs (no producer) are only timed."""
+        return self.producer is not None
+
 
 @dataclass(frozen=True)
 class UnitView:

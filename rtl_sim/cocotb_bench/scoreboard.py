@@ -1,12 +1,11 @@
 """Parse the harness log and compare it bit for bit with the expected raw outputs.
 
-The harness writes one line per accepted beat of every monitored stream,
-`<phase> <stream> <cycle> <beat in hex>`, then `end <cycle>` (after `timeout <cycle>` when
-the harness's watchdog stopped it). A beat
-holds P values of `width` bits, value 0 in the low bits; a stream's beats, in order, group
-into vectors of ceil(features / P) beats, and the values past `features` in the last beat
-are padding. From the vectors this module measures, per entry
-(a layer or the network):
+The harness writes one line per vector of every monitored stream,
+`<phase> <stream> <first beat's cycle> <last beat's cycle> <beats in hex>`, then `end <cycle>`
+(after `timeout <cycle>` when the harness's watchdog stopped it). The hex number holds the
+vector's ceil(features / P) beats of P values of `width` bits, value 0 in the low bits; the
+values past `features` are padding, and input streams (not checked) log 0. From the vectors
+this module measures, per entry (a layer or the network):
 
 - sim_cycles: isolated phase, last output beat's cycle - first input beat's cycle + 1 (the
   largest over the vectors);
@@ -49,8 +48,8 @@ def unpack_beat(beat: int, values_per_beat: int, width: int, signed: bool) -> li
 
 @dataclass
 class HarnessLog:
-    # (phase, stream) -> list of (cycle, packed beat) in acceptance order
-    beats: dict[tuple[int, int], list[tuple[int, int]]] = field(
+    # (phase, stream) -> list of (first cycle, last cycle, packed beats) in acceptance order
+    lines: dict[tuple[int, int], list[tuple[int, int, int]]] = field(
         default_factory=lambda: defaultdict(list)
     )
     end_cycle: int | None = None
@@ -58,19 +57,15 @@ class HarnessLog:
 
     def vectors(self, phase: int, monitor: dict[str, Any]) -> list[Vector]:
         """The whole vectors one monitored stream carried in one phase."""
-        features, per_beat = monitor["features"], monitor["values_per_beat"]
-        beats_per_vector = -(-features // per_beat)
-        beats = self.beats.get((phase, monitor["id"]), [])
-        vectors = []
-        for start in range(0, len(beats) - beats_per_vector + 1, beats_per_vector):
-            group = beats[start : start + beats_per_vector]
-            values = [
-                value
-                for _, beat in group
-                for value in unpack_beat(beat, per_beat, monitor["width"], monitor["signed"])
-            ]
-            vectors.append(Vector(group[0][0], group[-1][0], values[:features]))
-        return vectors
+        features = monitor["features"]
+        return [
+            Vector(
+                first,
+                last,
+                unpack_beat(packed, features, monitor["width"], monitor["signed"]),
+            )
+            for first, last, packed in self.lines.get((phase, monitor["id"]), [])
+        ]
 
 
 def parse_log(text: str) -> HarnessLog:
@@ -83,8 +78,8 @@ def parse_log(text: str) -> HarnessLog:
             log.end_cycle = int(fields[1])
             log.timed_out = log.timed_out or fields[0] == "timeout"
             continue
-        phase, stream, cycle = int(fields[0]), int(fields[1]), int(fields[2])
-        log.beats[(phase, stream)].append((cycle, int(fields[3], 16)))
+        phase, stream, first, last = (int(f) for f in fields[:4])
+        log.lines[(phase, stream)].append((first, last, int(fields[4], 16)))
     return log
 
 
