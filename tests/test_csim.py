@@ -188,3 +188,52 @@ def test_missing_compiler_is_a_tool_error(
     monkeypatch.setenv("CXX", "no-such-compiler-codesign")
     with pytest.raises(ToolError, match="no-such-compiler-codesign"):
         run_csim(project)
+
+
+def test_hostile_layer_names_compile_and_stay_bit_exact(
+    toolchain: None, board: Board, tmp_path: Path
+) -> None:
+    """PyTorch names that are C++ keywords or library names, start with a digit, hold
+    punctuation or non-ASCII letters, or collide once made safe (`inner.int` / `inner_int`,
+    `9 lives!` / `layer_9_lives`, `Main` / `main`) become unique identifiers through lowering;
+    the project compiles and is bit-exact. (Python keywords such as `class` cannot name a
+    module that torch.fx traces, so they cannot reach the lowering.)"""
+    from collections import OrderedDict
+
+    import torch
+    from torch import nn
+
+    from codesign.frontend.lower import lower
+    from codesign.passes import compress, quantise, tile
+
+    torch.manual_seed(0)
+    modules = OrderedDict(
+        [
+            ("int", nn.Linear(16, 12)),
+            ("static", nn.ReLU()),
+            ("inner", nn.Sequential(OrderedDict([("int", nn.Linear(12, 12))]))),
+            ("inner_int", nn.Linear(12, 12)),
+            ("std", nn.ReLU()),
+            ("9 lives!", nn.Linear(12, 12)),
+            ("layer_9_lives", nn.Linear(12, 12)),
+            ("register", nn.ReLU()),
+            ("Main", nn.Linear(12, 12)),
+            ("main", nn.Linear(12, 8)),
+            ("x-y", nn.ReLU()),
+            ("__x", nn.Linear(8, 8)),
+            ("\u00dc", nn.Linear(8, 5)),
+        ]
+    )
+    graph = lower(nn.Sequential(modules), "class", (16,), (1, 4))
+    names = [layer.name for layer in graph.layers]
+    assert len({name.lower() for name in names}) == len(names) == 9
+    assert [layer.source_name for layer in graph.layers][:3] == ["int", "inner.int", "inner_int"]
+    rng = np.random.default_rng(0)
+    graph = tile(compress(quantise(graph, rng.normal(size=(256, 16)))), 2)
+    project = write_project(graph, rng.normal(size=(16, 16)), board, tmp_path / "project")
+
+    result = run_csim(project)
+
+    assert result["outputs_match"] is True, result.get("first_mismatch")
+    assert [entry["name"] for entry in result["layers"]] == names
+    assert result["nonzero_output_fraction"] >= 0.5 and result["saturated_fraction"] < 0.01

@@ -1,0 +1,1 @@
+"""Baselines and interoperability with hls4ml (its Quartus backend and C simulation)."""

@@ -1,0 +1,4 @@
+// Shim of the Intel HLS Compiler's HLS/ac_int.h (codesign): the Algorithmic C ac_int type,
+// taken from the ac_types headers on the include path (hls4ml ships them; AC_TYPES).
+#pragma once
+#include <ac_int.h>
