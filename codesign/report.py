@@ -1,6 +1,12 @@
-"""Read a project's report.json, csim.json and rtlsim.json, and compare projects in a table.
+"""Compare projects: per layer and in total, every figure with the file (and so the source) it
+came from.
 
-Every figure printed comes from one of those files, unchanged; the column says which.
+A project folder holds report.json (`codesign generate`: estimates), and when they were run
+csim.json (g++ C simulation), rtlsim.json (Verilator), hls4ml_baseline.json (`codesign
+baseline`: hls4ml's dense Quartus C simulation) and i++ `*.prj/reports/` folders (the Intel
+flow, read by codesign.vendor). Figures are copied unchanged; the only derived figure is the
+simulated latency in µs, `sim_cycles / clock_mhz`. What a project lacks is None, printed `n/a`:
+nothing is invented (hls4ml gives no cycle count without the Intel tools, so none is shown).
 """
 
 from __future__ import annotations
@@ -8,13 +14,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codesign.errors import CodesignError
+from codesign.vendor import project_vendor_reports
 
-COMBINED_SCHEMA = "codesign.comparison/1"
+COMBINED_SCHEMA = "codesign.comparison/2"
+HLS4ML_RECORD = "hls4ml_baseline.json"  # written by `codesign baseline`
+
+# where a figure comes from: tag in the terminal table, words in Markdown and JSON
+SOURCES = {
+    "design": ("D", "report.json: design"),
+    "estimate": ("E", "estimate: report.json"),
+    "C-sim": ("C", "C-sim: csim.json"),
+    "RTL-sim": ("R", "RTL-sim: rtlsim.json"),
+    "hls4ml": ("H", "hls4ml baseline: hls4ml_baseline.json"),
+    "vendor": ("V", "vendor: i++ reports of our HLS project"),
+    "vendor-hls4ml": ("W", "vendor: i++ reports of the hls4ml project"),
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +43,8 @@ class Project:
     report: dict[str, Any]
     csim: dict[str, Any] | None
     rtlsim: dict[str, Any] | None
+    hls4ml: dict[str, Any] | None = None
+    vendor: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -45,29 +67,108 @@ def load_project(path: Path) -> Project:
     report = _read_json(path / "report.json")
     if report is None:
         raise CodesignError(f"{path}: no report.json; is it the --out of `codesign generate`?")
-    return Project(path, report, _read_json(path / "csim.json"), _read_json(path / "rtlsim.json"))
+    return Project(
+        path,
+        report,
+        _read_json(path / "csim.json"),
+        _read_json(path / "rtlsim.json"),
+        _read_json(path / HLS4ML_RECORD),
+        project_vendor_reports(path),
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    source: str
+    views: tuple[str, ...]
+    unit: str = ""
+
+
+VIEWS = {
+    "latency": "Latency and throughput (cycles at the board clock)",
+    "resources": "Resources",
+    "energy": "Energy per inference, accuracy and correctness",
+}
+_ALL = tuple(VIEWS)
+_LAT, _RES, _EN = ("latency",), ("resources",), ("energy",)
+
+COLUMNS = [
+    Column("design", "design", "design", _ALL),
+    Column("board", "board", "design", _ALL),
+    Column("clock_mhz", "MHz", "design", _LAT, "MHz"),
+    Column("layer", "layer", "design", _ALL),
+    Column("shape", "shape", "design", _RES),
+    Column("block", "block", "design", _RES),
+    Column("sparsity", "sparsity", "design", _LAT + _RES + _EN),
+    Column("reuse_factor", "RF", "design", _LAT + _RES),
+    Column("est_cycles", "cycles", "estimate", _LAT, "cycles"),
+    Column("sim_cycles", "cycles", "RTL-sim", _LAT, "cycles"),
+    Column("est_ii", "II", "estimate", _LAT, "cycles"),
+    Column("sim_ii", "II", "RTL-sim", _LAT, "cycles"),
+    Column("ideal_ii", "II ideal", "estimate", _LAT, "cycles"),
+    Column("efficiency", "eff", "RTL-sim", _LAT),
+    Column("est_latency_us", "us", "estimate", _LAT, "us"),
+    Column("sim_latency_us", "us", "RTL-sim", _LAT, "us"),
+    Column("vendor_latency", "cycles", "vendor", _LAT, "cycles"),
+    Column("vendor_ii", "II", "vendor", _LAT, "cycles"),
+    Column("hls4ml_reuse_factor", "RF", "hls4ml", _LAT + _RES),
+    Column("hls4ml_vendor_latency", "cycles", "vendor-hls4ml", _LAT, "cycles"),
+    Column("multipliers", "mults", "estimate", _RES),
+    Column("est_dsp", "DSP", "estimate", _RES, "DSP blocks"),
+    Column("vendor_dsp", "DSP", "vendor", _RES, "DSP blocks"),
+    Column("est_m20k", "M20K", "estimate", _RES, "M20K blocks"),
+    Column("vendor_ram", "RAM", "vendor", _RES, "RAM blocks"),
+    Column("est_mlabs", "MLAB", "estimate", _RES, "MLABs"),
+    Column("est_alms", "ALM", "estimate", _RES, "ALMs"),
+    Column("vendor_aluts", "ALUT", "vendor", _RES, "ALUTs"),
+    Column("est_registers", "regs", "estimate", _RES, "registers"),
+    Column("vendor_ffs", "FF", "vendor", _RES, "registers"),
+    Column("hls4ml_multipliers", "mults", "hls4ml", _RES),
+    Column("hls4ml_vendor_dsp", "DSP", "vendor-hls4ml", _RES, "DSP blocks"),
+    Column("macs", "MACs", "estimate", _EN),
+    Column("dense_macs", "dense MACs", "estimate", _EN),
+    Column("energy_dynamic_pj", "dyn pJ", "estimate", _EN, "pJ"),
+    Column("energy_static_pj", "static pJ", "estimate", _EN, "pJ"),
+    Column("energy_nj", "total nJ", "estimate", _EN, "nJ"),
+    Column("accuracy_float", "top-1 float", "design", _EN),
+    Column("accuracy_fixed", "top-1 fixed", "design", _EN),
+    Column("csim_match", "match", "C-sim", _EN),
+    Column("rtl_match", "match", "RTL-sim", _EN),
+    Column("hls4ml_match", "match", "hls4ml", _EN),
+]
 
 
 def _by_name(entries: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in entries or []}
 
 
+def _get(data: dict[str, Any] | None, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
 def rows(projects: list[Project]) -> list[dict[str, Any]]:
-    """One row per layer and one per network: estimate, C-sim and RTL-sim figures side by side."""
+    """One row per layer and one per network (layer `network`) for every project."""
     table: list[dict[str, Any]] = []
     for project in projects:
-        csim_layers = _by_name(project.csim["layers"] if project.csim else None)
-        rtl_layers = _by_name(project.rtlsim["layers"] if project.rtlsim else None)
+        csim_layers = _by_name(_get(project.csim, "layers"))
+        rtl_layers = _by_name(_get(project.rtlsim, "layers"))
+        hls4ml_layers = _by_name(_get(project.hls4ml, "layers"))
         for layer in project.report["layers"]:
-            table.append(
-                _row(project, layer, csim_layers.get(layer["name"]), rtl_layers.get(layer["name"]))
+            name = layer["name"]
+            row = _row(
+                project, layer, csim_layers.get(name), rtl_layers.get(name), hls4ml_layers.get(name)
             )
-        totals = dict(project.report["totals"], name="network", shape=None, block=None)
-        table.append(
-            _row(
-                project, totals, project.csim, project.rtlsim["network"] if project.rtlsim else None
-            )
-        )
+            table.append(row)
+        totals = dict(project.report["totals"], name="network")
+        network = _row(project, totals, project.csim, _get(project.rtlsim, "network"), None)
+        network.update(_network_only(project))
+        table.append(network)
     return table
 
 
@@ -76,105 +177,181 @@ def _row(
     layer: dict[str, Any],
     csim: dict[str, Any] | None,
     rtl: dict[str, Any] | None,
+    hls4ml: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    report = project.report
+    clock = report.get("clock_mhz")
+    sim_cycles = _get(rtl, "sim_cycles")
+    row: dict[str, Any] = {column.key: None for column in COLUMNS}
+    row.update(
+        {
+            "design": project.label,
+            "board": report["board"],
+            "clock_mhz": clock,
+            "layer": layer["name"],
+            "shape": "x".join(map(str, layer["shape"])) if layer.get("shape") else None,
+            "block": "x".join(map(str, layer["block"])) if layer.get("block") else None,
+            "sparsity": layer.get("sparsity"),
+            "reuse_factor": layer.get("reuse_factor"),
+            "est_cycles": layer.get("est_cycles"),
+            "sim_cycles": sim_cycles,
+            "est_ii": layer.get("est_ii"),
+            "sim_ii": _get(rtl, "sim_ii"),
+            "ideal_ii": layer.get("ideal_ii"),
+            "efficiency": _get(rtl, "efficiency"),
+            "est_latency_us": layer.get("est_latency_us"),
+            "sim_latency_us": round(sim_cycles / clock, 4) if sim_cycles and clock else None,
+            "hls4ml_reuse_factor": _get(hls4ml, "reuse_factor"),
+            "multipliers": layer.get("multipliers"),
+            "est_dsp": layer.get("est_dsp"),
+            "est_m20k": _get(layer, "resources", "m20k_blocks"),
+            "est_mlabs": _get(layer, "resources", "mlabs"),
+            "est_alms": _get(layer, "resources", "alms"),
+            "est_registers": _get(layer, "resources", "registers"),
+            "hls4ml_multipliers": _get(hls4ml, "multipliers"),
+            "macs": _get(layer, "energy", "macs"),
+            "dense_macs": _get(layer, "energy", "dense_macs"),
+            "energy_dynamic_pj": _get(layer, "energy", "dynamic_pj"),
+            "energy_static_pj": _get(layer, "energy", "static_pj"),
+            "energy_nj": _get(layer, "energy", "total_nj"),
+            "csim_match": _get(csim, "outputs_match"),
+            "rtl_match": _get(rtl, "outputs_match"),
+        }
+    )
+    return row
+
+
+def _network_only(project: Project) -> dict[str, Any]:
+    """Figures that exist for the whole network only: accuracy, vendor reports, hls4ml totals."""
+    ours = project.vendor.get("ours")
+    theirs = project.vendor.get("hls4ml")
     return {
-        "design": project.label,
-        "board": project.report["board"],
-        "layer": layer["name"],
-        "shape": "x".join(map(str, layer["shape"])) if layer.get("shape") else "",
-        "block": "x".join(map(str, layer["block"])) if layer.get("block") else "",
-        "sparsity": layer.get("sparsity"),
-        "reuse_factor": layer.get("reuse_factor"),
-        "multipliers": layer.get("multipliers"),
-        "est_dsp": layer.get("est_dsp"),
-        "est_cycles": layer.get("est_cycles"),
-        "sim_cycles": rtl.get("sim_cycles") if rtl else None,
-        "est_ii": layer.get("est_ii"),
-        "sim_ii": rtl.get("sim_ii") if rtl else None,
-        "ideal_ii": layer.get("ideal_ii"),
-        "efficiency": rtl.get("efficiency") if rtl else None,
-        "csim_match": csim.get("outputs_match") if csim else None,
-        "rtl_match": rtl.get("outputs_match") if rtl else None,
+        "accuracy_float": _get(project.report, "accuracy", "pruned_float"),
+        "accuracy_fixed": _get(project.report, "accuracy", "fixed_point"),
+        "hls4ml_multipliers": _get(project.hls4ml, "multipliers"),
+        "hls4ml_match": _get(project.hls4ml, "outputs_match"),
+        "vendor_latency": _get(ours, "verification", "latency_cycles", "max"),
+        "vendor_ii": _get(ours, "verification", "ii_cycles", "max"),
+        "vendor_dsp": _get(ours, "hls_estimate", "total", "dsps"),
+        "vendor_ram": _get(ours, "hls_estimate", "total", "rams"),
+        "vendor_aluts": _get(ours, "hls_estimate", "total", "aluts"),
+        "vendor_ffs": _get(ours, "hls_estimate", "total", "ffs"),
+        "hls4ml_vendor_latency": _get(theirs, "verification", "latency_cycles", "max"),
+        "hls4ml_vendor_dsp": _get(theirs, "hls_estimate", "total", "dsps"),
     }
 
 
-COLUMNS = [
-    ("design", "design", "report"),
-    ("board", "board", "report"),
-    ("layer", "layer", "report"),
-    ("shape", "shape", "report"),
-    ("block", "block", "report"),
-    ("sparsity", "sparsity", "report"),
-    ("reuse_factor", "RF", "report"),
-    ("multipliers", "mults", "estimate"),
-    ("est_dsp", "DSP", "estimate"),
-    ("est_cycles", "cycles est", "estimate"),
-    ("sim_cycles", "cycles sim", "RTL-sim"),
-    ("est_ii", "II est", "estimate"),
-    ("sim_ii", "II sim", "RTL-sim"),
-    ("ideal_ii", "II ideal", "estimate"),
-    ("efficiency", "eff", "RTL-sim"),
-    ("csim_match", "csim", "C-sim"),
-    ("rtl_match", "rtl", "RTL-sim"),
-]
+# --- formatting -------------------------------------------------------------------------------
 
 
 def _cell(value: Any) -> str:
     if value is None:
-        return "-"
+        return "n/a"
     if isinstance(value, bool):
         return "ok" if value else "MISMATCH"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value}"
     return str(value)
 
 
-def format_table(table: list[dict[str, Any]]) -> str:
-    headers = [title for _, title, _ in COLUMNS]
-    cells = [[_cell(row[key]) for key, _, _ in COLUMNS] for row in table]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+def view_columns(view: str) -> list[Column]:
+    return [column for column in COLUMNS if view in column.views]
+
+
+def _tagged(column: Column) -> str:
+    if column.source == "design":
+        return column.title
+    return f"{column.title}[{SOURCES[column.source][0]}]"
+
+
+def format_table(table: list[dict[str, Any]], view: str | None = None) -> str:
+    """Terminal tables, one per view (or only `view`), with a source tag in every header."""
+    views = [view] if view else list(VIEWS)
+    blocks = []
+    for name in views:
+        columns = view_columns(name)
+        # a column that is n/a everywhere only says so once, in the legend
+        shown = [
+            c for c in columns if c.source == "design" or any(r[c.key] is not None for r in table)
+        ]
+        hidden = [c for c in columns if c not in shown]
+        headers = [_tagged(c) for c in shown]
+        cells = [[_cell(row[c.key]) for c in shown] for row in table]
+        widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+        lines = [f"== {VIEWS[name]} =="]
+        lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+        if hidden:
+            lines.append("n/a for every design: " + ", ".join(_tagged(c) for c in hidden))
+        blocks.append("\n".join(lines))
+    blocks.append(_legend())
+    return "\n\n".join(blocks)
+
+
+def _legend() -> str:
+    return "sources: " + ", ".join(f"[{tag}] {text}" for tag, text in SOURCES.values())
 
 
 def markdown(table: list[dict[str, Any]]) -> str:
-    headers = [f"{title} ({source})" for _, title, source in COLUMNS]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in table:
-        lines.append("| " + " | ".join(_cell(row[key]) for key, _, _ in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+    parts = ["# codesign comparison\n"]
+    for name, title in VIEWS.items():
+        columns = view_columns(name)
+        headers = [
+            c.title if c.source == "design" else f"{c.title} ({SOURCES[c.source][1].split(':')[0]})"
+            for c in columns
+        ]
+        lines = [f"## {title}\n", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        for row in table:
+            lines.append("| " + " | ".join(_cell(row[c.key]) for c in columns) + " |")
+        parts.append("\n".join(lines) + "\n")
+    parts.append(
+        "Sources: " + "; ".join(text for _, text in SOURCES.values()) + ". `n/a`: not available "
+        "(not run, or not produced by that tool); no figure is invented.\n"
+    )
+    return "\n".join(parts)
 
 
 def to_csv(table: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[key for key, _, _ in COLUMNS])
+    writer = csv.DictWriter(buffer, fieldnames=[column.key for column in COLUMNS])
     writer.writeheader()
     for row in table:
-        writer.writerow({key: row[key] for key, _, _ in COLUMNS})
+        writer.writerow({column.key: row[column.key] for column in COLUMNS})
     return buffer.getvalue()
 
 
+def to_json(projects: list[Project], table: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schema": COMBINED_SCHEMA,
+        "projects": [str(project.path) for project in projects],
+        "columns": [
+            {"key": c.key, "title": c.title, "source": c.source, "unit": c.unit} for c in COLUMNS
+        ],
+        "sources": {key: text for key, (_, text) in SOURCES.items()},
+        "rows": table,
+        "vendor": {project.label: project.vendor for project in projects if project.vendor},
+        "energy_models": {p.label: p.report.get("energy_model") for p in projects},
+    }
+
+
 def write_comparison(projects: list[Project], out_dir: Path) -> list[Path]:
+    """report.md, report.csv, report.json and the PNG plots under `out_dir`."""
+    from codesign.plots import write_plots
+
     table = rows(projects)
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = {
-        "report.md": markdown(table),
-        "report.csv": to_csv(table),
-        "report.json": json.dumps(
-            {
-                "schema": COMBINED_SCHEMA,
-                "projects": [str(p.path) for p in projects],
-                "rows": table,
-            },
-            indent=2,
-        )
-        + "\n",
+    writers: dict[str, Callable[[], str]] = {
+        "report.md": lambda: markdown(table),
+        "report.csv": lambda: to_csv(table),
+        "report.json": lambda: json.dumps(to_json(projects, table), indent=2) + "\n",
     }
     paths = []
-    for name, text in outputs.items():
+    for name, render in writers.items():
         path = out_dir / name
-        path.write_text(text)
+        path.write_text(render())
         paths.append(path)
+    paths += write_plots(projects, table, out_dir)
     return paths

@@ -1,0 +1,99 @@
+"""Resource and energy models (codesign.cost): packing rules, counts, the fit check."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesign.boards import load_board
+from codesign.cost import check_fit, layer_energy, layer_resources, network_resources
+from codesign.cost.energy import (
+    SRAM_READ_PJ_PER_BIT,
+    add_energy_pj,
+    multiply_energy_pj,
+    static_watts,
+)
+from codesign.cost.resources import index_bits, mux_alms, place_rom
+from codesign.passes import tile
+from tests.conftest import make_graph
+
+A10 = load_board("arria10-gx1150")
+
+
+def test_rom_placement_follows_the_stated_rules() -> None:
+    assert place_rom("w", 1, 4096).placement == "constant"
+    shallow = place_rom("w", 5, 45)
+    assert (shallow.placement, shallow.mlabs, shallow.m20k_blocks) == ("mlab", 3, 0)
+    deep = place_rom("w", 600, 40)  # 1Kx20 needs 2 blocks, 512x40 needs 2 as well
+    assert (deep.placement, deep.m20k_blocks) == ("m20k", 2)
+    assert place_rom("w", 2048, 10).m20k_blocks == 1  # the 2Kx10 mode
+    assert place_rom("w", 16384, 1).m20k_blocks == 1
+
+
+def test_mux_and_index_widths() -> None:
+    assert [mux_alms(n) for n in (1, 2, 4, 5, 7, 16)] == [0, 1, 1, 2, 2, 5]
+    assert [index_bits(n) for n in (1, 2, 3, 4, 5, 16, 17)] == [1, 1, 2, 2, 3, 4, 5]
+
+
+def test_layer_counts_follow_the_tiling() -> None:
+    graph, _ = make_graph([(16, 32)], block=(1, 4), keep=0.5, reuse=3, seed=1)
+    layer = graph.layers[0]
+    csr, tiling = layer.require_csr(), layer.require_tiling()
+    estimate = layer_resources(layer, A10)
+    assert estimate.multipliers == tiling.tiles * 4
+    assert estimate.dsp_blocks == -(-estimate.multipliers // 2)
+    weights, schedule = estimate.memories
+    w_bits = layer.require_formats().weight.width
+    assert (weights.depth, weights.width) == (tiling.reuse_factor, tiling.tiles * 4 * w_bits)
+    assert schedule.width == tiling.tiles * (1 + index_bits(csr.grid[0]) + index_bits(csr.grid[1]))
+    assert weights.placement == "mlab" and estimate.mlabs == weights.mlabs + schedule.mlabs
+    assert estimate.alm_breakdown["rom_mlab"] == 10 * estimate.mlabs
+    assert estimate.alms >= estimate.registers / 4
+
+
+def test_fully_spatial_layer_has_constant_weights_and_no_input_mux() -> None:
+    graph, _ = make_graph([(8, 16)], block=(1, 4), keep=0.5, reuse=1)
+    estimate = layer_resources(graph.layers[0], A10)
+    assert all(memory.placement == "constant" for memory in estimate.memories)
+    assert estimate.m20k_blocks == 0 and estimate.mlabs == 0
+    assert estimate.alm_breakdown["input_mux"] == 0
+
+
+def test_higher_reuse_trades_dsps_for_memory() -> None:
+    graph, _ = make_graph([(64, 64)], keep=1.0, reuse=1)
+    spatial = network_resources(graph, A10)
+    folded = network_resources(tile(graph, 64), A10)
+    assert folded.dsp_blocks < spatial.dsp_blocks
+    assert folded.m20k_blocks > 0 and spatial.m20k_blocks == 0
+
+
+def test_fit_check_names_needed_and_available() -> None:
+    cyclone = load_board("cyclone10-gx220")
+    graph, _ = make_graph([(128, 128)], keep=1.0, reuse=1)
+    check = check_fit(network_resources(graph, cyclone), cyclone)
+    assert not check.fits
+    assert "DSP blocks: needs 8,192, cyclone10-gx220 has 192" in check.message()
+    small, _ = make_graph([(8, 8)], keep=1.0, reuse=1)
+    assert check_fit(network_resources(small, cyclone), cyclone).fits
+
+
+def test_energy_constants_reproduce_horowitz() -> None:
+    # Horowitz, ISSCC 2014, 45 nm: 32-bit multiply 3.1 pJ, add 0.1 pJ; 8-bit multiply 0.2 pJ
+    assert multiply_energy_pj(32, 32) == pytest.approx(3.1)
+    assert add_energy_pj(32) == pytest.approx(0.1)
+    assert multiply_energy_pj(8, 8) == pytest.approx(0.2, abs=0.02)
+    assert SRAM_READ_PJ_PER_BIT * 64 == pytest.approx(10.0)
+    assert static_watts(A10) == pytest.approx(1.5)
+
+
+def test_layer_energy_counts_kept_blocks_only() -> None:
+    dense, _ = make_graph([(16, 32)], keep=1.0, reuse=2)
+    sparse, _ = make_graph([(16, 32)], keep=0.25, reuse=2)
+    e_dense = layer_energy(dense.layers[0], A10)
+    e_sparse = layer_energy(sparse.layers[0], A10)
+    assert e_dense.macs == e_dense.dense_macs == 16 * 32
+    assert e_sparse.macs == sparse.layers[0].require_csr().nnz_blocks * 4 < e_dense.macs
+    assert e_sparse.dynamic_pj < e_dense.dynamic_pj
+    formats = sparse.layers[0].require_formats()
+    expected = e_sparse.macs * multiply_energy_pj(formats.input.width, formats.weight.width)
+    assert e_sparse.multiply_pj == pytest.approx(expected)
+    assert e_sparse.static_pj > 0
