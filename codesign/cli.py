@@ -45,14 +45,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("boards", help="list the known boards")
 
-    prune = sub.add_parser("prune", help="block-prune a model to the board's DSP tiling")
+    prune = sub.add_parser("prune", help="prune a model to the board's DSP tiling")
     prune.add_argument("--model", required=True, help="digits-mlp, mnist-cnn or file.py:function")
     prune.add_argument("--weights", type=Path, help="state_dict to start from (else: train)")
     prune.add_argument("--dataset", required=True, help="digits, mnist5k or a .npz file")
     prune.add_argument("--board", default=DEFAULT_BOARD)
-    prune.add_argument("--sparsity", type=float, required=True, help="fraction of zero weights")
+    target = prune.add_mutually_exclusive_group(required=True)
+    target.add_argument("--sparsity", type=float, help="fraction of zero weights, in [0, 1)")
+    target.add_argument(
+        "--budget-cycles", type=int, help="latency budget: per-layer sparsity from the cost model"
+    )
+    target.add_argument("--budget-dsp", type=int, help="DSP-block budget, likewise")
+    prune.add_argument(
+        "--method", default="block", help="block (default), unstructured, channel or activation"
+    )
     prune.add_argument("--block", help="RxC weight block (default: the board's, e.g. 1x4)")
+    balance = prune.add_mutually_exclusive_group()
+    balance.add_argument(
+        "--balanced",
+        dest="balanced",
+        action="store_true",
+        default=True,
+        help="every block-row keeps the same number of blocks (default)",
+    )
+    balance.add_argument("--unbalanced", dest="balanced", action="store_false")
+    prune.add_argument(
+        "--criterion", default="l1", help="block importance: l1 (default), l2, taylor, activation"
+    )
+    prune.add_argument("--schedule", default="gradual", help="gradual (default) or oneshot")
+    prune.add_argument(
+        "--distill",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="distil from the dense model while fine-tuning (default: on)",
+    )
+    prune.add_argument(
+        "--allocator", default="knapsack", help="budget mode: knapsack (default) or greedy"
+    )
     prune.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs (default 30)")
+    prune.add_argument(
+        "--lr", type=float, default=2e-3, help="fine-tuning learning rate (default 2e-3)"
+    )
     prune.add_argument("--seed", type=int, default=0)
     prune.add_argument("--out", type=Path, required=True)
     prune.add_argument("--force", action="store_true", help="replace a non-empty --out")
@@ -71,10 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--vectors", type=int, default=32, help="test vectors (default 32)")
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    gen.add_argument(
+        "--fit",
+        choices=("error", "warn"),
+        default="error",
+        help="a design too large for the board: refuse it (default) or warn and generate",
+    )
     _add_quant(gen)
 
     csim = sub.add_parser("csim", help="build and run the C simulation with g++")
     csim.add_argument("project", type=Path)
+
+    baseline = sub.add_parser(
+        "baseline", help="build hls4ml's Quartus C simulation of a project and compare it"
+    )
+    baseline.add_argument("project", type=Path)
 
     simulate = sub.add_parser("simulate", help="simulate the RTL in Verilator through cocotb")
     simulate.add_argument("project", type=Path)
@@ -131,10 +175,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
             dataset_name=args.dataset,
             board=load_board(args.board),
             sparsity=args.sparsity,
+            budget_cycles=args.budget_cycles,
+            budget_dsp=args.budget_dsp,
             out_dir=args.out,
             weights=args.weights,
+            method=args.method,
             block=args.block,
+            balanced=args.balanced,
+            criterion=args.criterion,
+            schedule=args.schedule,
+            distill=args.distill,
+            allocator=args.allocator,
             epochs=args.epochs,
+            learning_rate=args.lr,
             weight_bits=args.weight_bits,
             act_bits=args.act_bits,
             seed=args.seed,
@@ -142,20 +195,48 @@ def cmd_prune(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
         )
     )
-    record = outcome.record
-    acc = record["accuracy"]
-    print(
-        f"pruned {args.model}: block {record['block'][0]}x{record['block'][1]}, "
-        f"sparsity {record['achieved_sparsity']:.3f} (target {args.sparsity})"
-    )
-    for layer in record["layers"]:
-        print(
-            f"  {layer['name']:12} {'x'.join(map(str, layer['shape'])):>12}  "
-            f"sparsity {layer['sparsity']:.3f}  blocks kept {layer['nnz_blocks']}"
-        )
-    print(f"top-1: dense {acc['dense']:.4f}  pruned {acc['pruned']:.4f}")
+    print(prune_summary(outcome.record))
     print(f"wrote {args.out}/prune.json and model.pt")
     return 0
+
+
+def prune_summary(record: dict[str, Any]) -> str:
+    """The per-layer table of a prune.json: shape, sparsity, kept blocks, cycles and DSPs."""
+    block = "x".join(map(str, record["block"]))
+    target = record["target_sparsity"]
+    mode = (
+        "" if record["balanced"] is None else (" balanced" if record["balanced"] else " unbalanced")
+    )
+    lines = [
+        f"pruned {record['model']} ({record['method']}{mode}, criterion {record['criterion']}, "
+        f"{record['schedule']}{', distilled' if record['distill'] else ''}) at block {block} on "
+        f"{record['board']}: sparsity {record['achieved_sparsity']:.3f}"
+        + (f" (target {target})" if target is not None else ""),
+        f"  {'layer':12} {'shape':>12} {'sparsity':>8} {'blocks':>6} {'RF':>4} {'cycles':>7} "
+        f"{'DSP':>5}",
+    ]
+    for layer in record["layers"]:
+        shape = "x".join(map(str, layer["shape"]))
+        lines.append(
+            f"  {layer['name']:12} {shape:>12} {layer['sparsity']:8.3f} {layer['nnz_blocks']:6} "
+            f"{layer['reuse_factor']:4} {layer['est_cycles']:7} {layer['est_dsp']:5}"
+        )
+    hw = record["hardware"]
+    lines.append(
+        f"  {'network':12} {'':>12} {record['achieved_sparsity']:8.3f} {'':>6} "
+        f"{hw['reuse_factor']:4} {hw['est_cycles']:7} {hw['est_dsp']:5}   (dense: "
+        f"{hw['dense']['est_cycles']} cycles, {hw['dense']['est_dsp']} DSP; {hw['cost_model']})"
+    )
+    budget = record.get("budget")
+    if budget:
+        unit = "cycles" if budget["metric"] == "cycles" else "DSP blocks"
+        lines.append(
+            f"budget {budget['limit']} {unit} ({budget['allocator']}): estimate "
+            f"{budget['estimate']} -> {'met' if budget['met'] else 'NOT met'}"
+        )
+    acc = record["accuracy"]
+    lines.append(f"top-1: dense {acc['dense']:.4f}  pruned {acc['pruned']:.4f}")
+    return "\n".join(lines)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -210,6 +291,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             n_vectors=args.vectors,
             force=args.force,
             dense_accuracy=dense_accuracy,
+            fit=args.fit,
         )
     )
     _print_generated(report, args.out)
@@ -243,7 +325,23 @@ def _print_generated(report: dict[str, Any], out: Path) -> None:
             f"top-1: dense float {acc['dense_float']:.4f}  pruned float {acc['pruned_float']:.4f}"
             f"  fixed point {acc['fixed_point']:.4f}"
         )
+    _print_fit(report)
     print(f"wrote {out} (hls/, rtl/, vectors/, report.json)")
+
+
+def _print_fit(report: dict[str, Any]) -> None:
+    fit = report.get("fit")
+    if not fit:
+        return
+    usage = ", ".join(
+        f"{item['resource']} {item['needed']:,}/{item['available']:,}" for item in fit["items"]
+    )
+    energy = report["totals"]["energy"]
+    print(f"resource estimate: {usage}{'' if fit['fits'] else '  DOES NOT FIT'}")
+    print(
+        f"energy estimate per inference: {energy['total_nj']} nJ "
+        f"({energy['dynamic_pj']} pJ dynamic, {energy['static_pj']} pJ static)"
+    )
 
 
 def cmd_csim(args: argparse.Namespace) -> int:
@@ -262,6 +360,23 @@ def cmd_csim(args: argparse.Namespace) -> int:
     )
     _print_first_mismatch(result)
     print(f"wrote {args.project / 'csim.json'}")
+    return 0 if result["outputs_match"] else 1
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from codesign.baseline.hls4ml_dense import RECORD, write_baseline
+
+    result = write_baseline(args.project)
+    for layer in result["layers"]:
+        rf, multipliers = layer["reuse_factor"], layer["multipliers"]
+        print(f"  {layer['name']:12} RF {rf:>4}  {multipliers:>6} multipliers")
+    print(
+        f"hls4ml {result['hls4ml_version']} {result['backend']} C simulation of "
+        f"{result['n_vectors']} vectors: "
+        f"{'bit-exact' if result['outputs_match'] else 'MISMATCH'} to ours; "
+        f"build {result['build_seconds']:.1f} s"
+    )
+    print(f"wrote {args.project / RECORD} and {args.project / 'hls4ml'}/")
     return 0 if result["outputs_match"] else 1
 
 
@@ -348,7 +463,7 @@ def demo_summary(result: Any) -> str:
         )
     projects = [Project(v.path, v.report, v.csim, v.rtlsim) for v in result.variants]
     lines.append("")
-    lines.append(format_table(rows(projects)))
+    lines.append(format_table(rows(projects), view="latency"))
     lines.append("")
     lines.append(f"compare: codesign report {' '.join(str(v.path) for v in result.variants)}")
     return "\n".join(lines)
@@ -359,6 +474,7 @@ COMMANDS = {
     "prune": cmd_prune,
     "generate": cmd_generate,
     "csim": cmd_csim,
+    "baseline": cmd_baseline,
     "simulate": cmd_simulate,
     "report": cmd_report,
     "demo": cmd_demo,

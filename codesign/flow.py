@@ -5,12 +5,13 @@ Library code: it logs and returns; the CLI prints.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,11 +19,19 @@ from torch import nn
 
 from codesign import reference
 from codesign.boards import Board
+from codesign.cost import (
+    check_fit,
+    layer_energy,
+    layer_resources,
+    network_energy,
+    network_resources,
+)
+from codesign.cost.energy import model_description as energy_model
 from codesign.data import Dataset
 from codesign.emit.plan import BuildPlan, check_output_dir, write_plan
 from codesign.errors import CodesignError
 from codesign.frontend.lower import lower
-from codesign.hardware import default_reuse_factor, fits, layer_cost, network_cost
+from codesign.hardware import default_reuse_factor, layer_cost, network_cost
 from codesign.ir.graph import Graph
 from codesign.ir.serialize import graph_text, graph_to_files
 from codesign.models import accuracy
@@ -30,9 +39,15 @@ from codesign.options import resolve_block
 from codesign.passes import compress, quantise, tile
 from codesign.vectors import vector_files
 
+if TYPE_CHECKING:
+    from codesign.frontend.budget import Allocation, Budget
+    from codesign.frontend.hwcost import DesignEstimate
+    from codesign.frontend.pipeline import PruneConfig, PruneResult
+
 log = logging.getLogger(__name__)
 
-REPORT_SCHEMA = "codesign.report/1"
+REPORT_SCHEMA = "codesign.report/2"
+FIT_MODES = ("error", "warn")
 CALIBRATION_SAMPLES = 512
 DEFAULT_VECTORS = 32
 RANDOM_SEED = 0
@@ -53,6 +68,7 @@ class GenerateRequest:
     n_vectors: int = DEFAULT_VECTORS
     force: bool = False
     dense_accuracy: float | None = None
+    fit: str = "error"  # "error": refuse a design that does not fit the board; "warn": log it
 
 
 def generate(request: GenerateRequest) -> dict[str, object]:
@@ -71,12 +87,7 @@ def generate(request: GenerateRequest) -> dict[str, object]:
     ]
     for step in steps:
         graph = step(graph)
-    cost = network_cost(graph, request.board)
-    if not fits(cost, request.board):
-        raise CodesignError(
-            f"the design needs {cost.est_dsp} DSP blocks but {request.board.key} has "
-            f"{request.board.dsp_blocks}; raise --reuse, prune harder or pick a larger board"
-        )
+    _check_fit(graph, request)
 
     x_raw = reference.quantize_inputs(graph, vectors)
     emitted = _emit(graph, request.board).merged(BuildPlan(vector_files(graph, x_raw)))
@@ -88,6 +99,19 @@ def generate(request: GenerateRequest) -> dict[str, object]:
     write_plan(BuildPlan(files), request.out_dir, force=request.force)
     log.info("wrote %s (%d files)", request.out_dir, len(files))
     return report
+
+
+def _check_fit(graph: Graph, request: GenerateRequest) -> None:
+    """Compare the resource estimate with the board; raise or log when it does not fit."""
+    if request.fit not in FIT_MODES:
+        raise CodesignError(f"fit mode must be one of {FIT_MODES}, got {request.fit!r}")
+    check = check_fit(network_resources(graph, request.board), request.board)
+    if check.fits:
+        return
+    advice = "raise --reuse, prune harder or pick a larger board"
+    if request.fit == "error":
+        raise CodesignError(f"{check.message()}; {advice} (or pass --fit warn)")
+    log.warning("%s; generating anyway (--fit warn)", check.message())
 
 
 def check_supported(model: nn.Module, name: str, input_shape: tuple[int, ...]) -> None:
@@ -178,8 +202,12 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
                 "est_cycles": c.est_cycles,
                 "est_ii": c.est_ii,
                 "ideal_ii": c.ideal_ii,
+                "est_latency_us": round(c.est_cycles / board.clock_mhz, 4),
+                "resources": layer_resources(layer, board).to_json(),
+                "energy": layer_energy(layer, board).to_json(),
             }
         )
+    resources = network_resources(graph, board)
     report: dict[str, object] = {
         "schema": REPORT_SCHEMA,
         "board": board.key,
@@ -198,7 +226,15 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
             "ideal_ii": cost.ideal_ii,
             "est_latency_us": round(cost.est_cycles / board.clock_mhz, 4),
             "sparsity": round(_total_sparsity(graph), 6),
+            "resources": resources.to_json(),
+            "energy": network_energy(graph, board).to_json(),
         },
+        "fit": check_fit(resources, board).to_json(),
+        "resource_model": {
+            "kind": "estimate",
+            "source": "codesign.cost.resources (RTL engine; Arria 10 M20K/MLAB/ALM rules)",
+        },
+        "energy_model": energy_model(board),
         "digest": digest,
     }
     if request.dataset is not None:
@@ -233,14 +269,25 @@ PRUNE_SCHEMA = "codesign.prune/1"
 
 @dataclass(frozen=True)
 class PruneRequest:
+    """`codesign prune`: exactly one of `sparsity`, `budget_cycles`, `budget_dsp` is given."""
+
     model_spec: str
     dataset_name: str
     board: Board
-    sparsity: float
     out_dir: Path
+    sparsity: float | None = None
+    budget_cycles: int | None = None
+    budget_dsp: int | None = None
     weights: Path | None = None
+    method: str = "block"
     block: str | tuple[int, int] | None = None
+    balanced: bool = True
+    criterion: str = "l1"
+    schedule: str = "gradual"
+    distill: bool = True
+    allocator: str = "knapsack"
     epochs: int = 30
+    learning_rate: float = 2e-3
     weight_bits: int = 8
     act_bits: int = 16
     seed: int = 0
@@ -255,63 +302,89 @@ class PruneOutcome:
     record: dict[str, Any]
 
 
+def _prune_budget(request: PruneRequest) -> Budget | None:
+    from codesign.errors import PruneError
+    from codesign.frontend.budget import ALLOCATORS, Budget
+
+    if request.allocator not in ALLOCATORS:
+        raise PruneError(
+            f"unknown allocator {request.allocator!r}; use one of {', '.join(ALLOCATORS)}"
+        )
+
+    given = [
+        value
+        for value in (request.sparsity, request.budget_cycles, request.budget_dsp)
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise PruneError("give exactly one of --sparsity, --budget-cycles, --budget-dsp")
+    if request.sparsity is not None:
+        return None
+    if request.method != "block":
+        raise PruneError(f"a hardware budget needs --method block, not {request.method!r}")
+    if request.budget_cycles is not None:
+        return Budget("cycles", request.budget_cycles)
+    assert request.budget_dsp is not None
+    return Budget("dsp", request.budget_dsp)
+
+
 def prune(request: PruneRequest) -> PruneOutcome:
-    """Train (or load) the model, block-prune it, fine-tune, and save model.pt + prune.json."""
+    """Train (or load) the model, prune it by method/criterion/schedule (per-layer sparsity from
+    the hardware budget if one is given), fine-tune, and save model.pt + prune.json."""
     from codesign.data import load_dataset
-    from codesign.frontend.prune import check_sparsity, prune_blocks
-    from codesign.models import BUILTIN_MODELS, load_model, seed_everything, train_builtin
+    from codesign.frontend.budget import allocate, sensitivity
+    from codesign.frontend.hwcost import CostModel
+    from codesign.frontend.pipeline import PruneConfig, calibration, prune_model
+    from codesign.frontend.prune import prunable_layers
+    from codesign.models import BUILTIN_MODELS, load_model, seed_everything, train
 
     check_output_dir(request.out_dir, request.force)
-    check_sparsity(request.sparsity)
+    budget = _prune_budget(request)
     block = resolve_block(request.block, request.board, max(request.weight_bits, request.act_bits))
-    dataset = load_dataset(request.dataset_name)
-    seed_everything(request.seed)
-    if request.weights is None and request.model_spec in BUILTIN_MODELS:
-        model = train_builtin(request.model_spec, dataset, request.seed, request.progress)
-    else:
-        model = load_model(request.model_spec, request.weights)
-    dense_accuracy = accuracy(model, dataset.x_test, dataset.y_test)
-    layers = prune_blocks(
-        model,
-        dataset,
-        request.sparsity,
-        block,
-        request.epochs,
-        request.seed,
+    config = PruneConfig(
+        sparsity=request.sparsity if request.sparsity is not None else 0.0,
+        method=request.method,
+        block=block,
+        balanced=request.balanced,
+        criterion=request.criterion,
+        schedule=request.schedule,
+        epochs=request.epochs,
+        learning_rate=request.learning_rate,
+        distill=request.distill,
+        seed=request.seed,
         progress=request.progress,
     )
+    config.check()
+    config.make_schedule()
+    dataset = load_dataset(request.dataset_name)
+    seed_everything(request.seed)  # before building: same initial weights as train_builtin
+    model = load_model(request.model_spec, request.weights)
+    prunable_layers(model)  # no prunable layer: an error before any training
+    if request.weights is None and request.model_spec in BUILTIN_MODELS:
+        spec = BUILTIN_MODELS[request.model_spec]
+        train(
+            model, dataset, spec.epochs, spec.learning_rate, request.seed, progress=request.progress
+        )
+    dense_accuracy = accuracy(model, dataset.x_test, dataset.y_test)
+    calib = dataset.x_train[:CALIBRATION_SAMPLES]
+    bits = (request.weight_bits, request.act_bits)
+    cost = CostModel(
+        model, request.board, block, dataset.input_shape, calib, *bits, request.balanced
+    )
+    dense_design = cost.estimate({})
+    allocation = None
+    if budget is not None:
+        sens = sensitivity(
+            model, request.criterion, block, request.balanced, calibration(dataset, 512)
+        )
+        allocation = allocate(cost, sens, budget, request.allocator)
+        config = replace(config, layer_sparsity=allocation.sparsity)
+    result = prune_model(model, dataset, config)
     pruned_accuracy = accuracy(model, dataset.x_test, dataset.y_test)
-    total = sum(int(np.prod(layer.shape)) for layer in layers)
-    zeros = sum(layer.sparsity * int(np.prod(layer.shape)) for layer in layers)
-    record: dict[str, Any] = {
-        "schema": PRUNE_SCHEMA,
-        "model": request.model_spec,
-        "dataset": request.dataset_name,
-        "board": request.board.key,
-        "method": "block",
-        "balanced": True,
-        "block": list(block),
-        "criterion": "l1",
-        "target_sparsity": request.sparsity,
-        "achieved_sparsity": round(zeros / total, 6),
-        "epochs": request.epochs,
-        "seed": request.seed,
-        "weight_bits": request.weight_bits,
-        "act_bits": request.act_bits,
-        "accuracy": {"dense": dense_accuracy, "pruned": pruned_accuracy},
-        "layers": [
-            {
-                "name": layer.name,
-                "shape": list(layer.shape),
-                "sparsity": round(layer.sparsity, 6),
-                "block_sparsity": round(layer.block_sparsity, 6),
-                "nnz_blocks": layer.nnz_blocks,
-            }
-            for layer in layers
-        ],
-    }
-    import io
-
+    pruned_cost = CostModel(model, request.board, block, dataset.input_shape, calib, *bits)
+    design = pruned_cost.estimate_model(model)
+    record = _prune_record(request, config, result, design, dense_design, allocation)
+    record["accuracy"] = {"dense": dense_accuracy, "pruned": pruned_accuracy}
     weights = io.BytesIO()
     torch.save(model.state_dict(), weights)
     files = {
@@ -320,6 +393,77 @@ def prune(request: PruneRequest) -> PruneOutcome:
     }
     write_plan(BuildPlan(files), request.out_dir, force=request.force)
     return PruneOutcome(model, dataset, record)
+
+
+def _prune_record(
+    request: PruneRequest,
+    config: PruneConfig,
+    result: PruneResult,
+    design: DesignEstimate,
+    dense_design: DesignEstimate,
+    allocation: Allocation | None,
+) -> dict[str, Any]:
+    targets = config.layer_sparsity or {}
+    by_name = {estimate.name: estimate for estimate in design.layers}
+    layers = []
+    for layer in result.layers:
+        entry: dict[str, Any] = {
+            "name": layer.name,
+            "shape": list(layer.shape),
+            "sparsity": round(layer.sparsity, 6),
+            "block_sparsity": round(layer.block_sparsity, 6),
+            "nnz_blocks": layer.nnz_blocks,
+            "est_cycles": by_name[layer.name].est_cycles,
+            "est_dsp": by_name[layer.name].est_dsp,
+            "reuse_factor": by_name[layer.name].reuse_factor,
+        }
+        if layer.name in targets:
+            entry["target_sparsity"] = targets[layer.name]
+        original = result.original_shapes.get(layer.name)
+        if original is not None and tuple(original) != tuple(layer.shape):
+            entry["original_shape"] = list(original)
+        layers.append(entry)
+    record: dict[str, Any] = {
+        "schema": PRUNE_SCHEMA,
+        "model": request.model_spec,
+        "dataset": request.dataset_name,
+        "board": request.board.key,
+        "method": config.method,
+        "balanced": config.balanced if config.method == "block" else None,
+        "block": list(config.block),
+        "criterion": config.criterion_used,
+        "schedule": config.schedule,
+        "distill": config.distill,
+        "target_sparsity": request.sparsity,
+        "achieved_sparsity": round(result.achieved_sparsity, 6),
+        "epochs": config.epochs,
+        "learning_rate": config.learning_rate,
+        "seed": config.seed,
+        "weight_bits": request.weight_bits,
+        "act_bits": request.act_bits,
+        "layers": layers,
+        "hardware": {
+            "cost_model": design.source,
+            "reuse_factor": design.reuse_factor,
+            "est_cycles": design.est_cycles,
+            "est_dsp": design.est_dsp,
+            "dense": {"est_cycles": dense_design.est_cycles, "est_dsp": dense_design.est_dsp},
+        },
+    }
+    if allocation is not None:
+        budget = allocation.budget
+        record["budget"] = {
+            "metric": budget.metric,
+            "limit": budget.limit,
+            "allocator": allocation.allocator,
+            "estimate": design.value(budget.metric),
+            "met": budget.met(design),
+        }
+    if result.resized is not None:
+        record["resized"] = result.resized
+    if result.notes:
+        record["notes"] = result.notes
+    return record
 
 
 @dataclass(frozen=True)
@@ -332,8 +476,10 @@ class PrunedModel:
 
 
 def load_pruned(prune_dir: Path) -> PrunedModel:
-    """Rebuild the model a `prune` run saved (prune.json + model.pt)."""
-    from codesign.models import load_model
+    """Rebuild the model a `prune` run saved (prune.json + model.pt), resized if channel
+    pruning made it smaller."""
+    from codesign.frontend.channel import apply_resized
+    from codesign.models import load_model, load_weights
 
     record_path = prune_dir / "prune.json"
     if not record_path.is_file():
@@ -343,13 +489,19 @@ def load_pruned(prune_dir: Path) -> PrunedModel:
         spec, dataset_name = str(record["model"]), str(record["dataset"])
         block = (int(record["block"][0]), int(record["block"][1]))
         dense = record.get("accuracy", {}).get("dense")
-    except (KeyError, TypeError, ValueError, IndexError) as error:
+        resized = {
+            str(name): {str(k): int(v) for k, v in sizes.items()}
+            for name, sizes in record.get("resized", {}).items()
+        }
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise CodesignError(f"{record_path}: malformed ({error!r})") from error
     if record.get("schema") != PRUNE_SCHEMA:
         raise CodesignError(
             f"{record_path}: schema {record.get('schema')!r}, expected {PRUNE_SCHEMA}"
         )
-    model = load_model(spec, prune_dir / "model.pt")
+    model = load_model(spec)
+    apply_resized(model, resized)
+    load_weights(model, prune_dir / "model.pt")
     return PrunedModel(model, spec, dataset_name, block, dense)
 
 

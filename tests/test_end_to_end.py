@@ -40,7 +40,7 @@ def test_pruned_digits_mlp_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
         main(["generate", "--from", str(prune_dir), "--out", str(project), "--vectors", "16"]) == 0
     )
     report = json.loads((project / "report.json").read_text())
-    assert report["schema"] == "codesign.report/1" and report["board"] == "arria10-gx1150"
+    assert report["schema"] == "codesign.report/2" and report["board"] == "arria10-gx1150"
     assert [layer["nnz_blocks"] for layer in report["layers"]] == [256, 128, 20]
     assert all(layer["reuse_factor"] == 1 for layer in report["layers"])
     assert report["totals"]["est_dsp"] <= report["totals"]["board_dsp"]
