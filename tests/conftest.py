@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
+from codesign.errors import ToolError
 from codesign.ir import Activation, Dense, Graph
 from codesign.passes import compress, quantise, tile
+from codesign.sim import tools
 
 
 def block_sparse(
@@ -50,3 +54,16 @@ def make_graph(
 @pytest.fixture
 def small_graph() -> tuple[Graph, np.ndarray]:
     return make_graph([(10, 13), (5, 10)], block=(2, 4), keep=0.6, reuse=2)
+
+
+@pytest.fixture
+def toolchain() -> None:
+    """g++, make and hls4ml's ac_types, or a skip saying why (CI installs them: it fails there)."""
+    try:
+        tools.gxx()
+        tools.make()
+        tools.ac_types_include()
+    except ToolError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"C simulation needs g++, make and hls4ml's ac_types: {error}")

@@ -8,7 +8,6 @@ products: exactly nnz_blocks·Br·Bc per layer and vector, so pruned blocks cost
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from _hls_cases import block_sparse, build_graph, dense, mlp, write_project
 from codesign.boards import Board, load_board
 from codesign.errors import ToolError
 from codesign.ir import Graph
-from codesign.sim import tools
 from codesign.sim.csim import SCHEMA, csim_output_dir, run_csim
 from codesign.vectors import parse_rows
 
@@ -35,19 +33,6 @@ CSIM_KEYS = {
     "build_seconds",
     "run_seconds",
 }
-
-
-@pytest.fixture
-def toolchain() -> None:
-    """g++ and make, or a skip that says why (CI installs them: there it fails instead)."""
-    try:
-        tools.gxx()
-        tools.make()
-        tools.ac_types_include()
-    except ToolError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"C simulation needs g++, make and hls4ml's ac_types: {error}")
 
 
 @pytest.fixture(scope="module")

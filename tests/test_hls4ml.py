@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,10 +17,8 @@ from _hls_cases import block_sparse, build_graph, dense, mlp, write_project
 from codesign import reference, vectors
 from codesign.boards import Board, load_board
 from codesign.cli import main
-from codesign.errors import ToolError
 from codesign.ir import FixedPoint, Graph
 from codesign.ir.fixed import Overflow, Rounding
-from codesign.sim import tools
 from codesign.sim.csim import csim_output_dir, run_csim
 
 hls4ml_dense = pytest.importorskip("codesign.baseline.hls4ml_dense")
@@ -39,18 +36,6 @@ RECORD_KEYS = {
     "n_vectors",
     "build_seconds",
 }
-
-
-@pytest.fixture
-def toolchain() -> None:
-    try:
-        tools.gxx()
-        tools.make()
-        tools.ac_types_include()
-    except ToolError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"hls4ml's C simulation needs g++, make and hls4ml: {error}")
 
 
 @pytest.fixture(scope="module")
