@@ -35,7 +35,7 @@ the slowest layer to set the pace. `layer_cycles` and `network_cycles` need no b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from codesign.boards import Board
 from codesign.ir.graph import Dense, Graph, ceil_div
@@ -96,17 +96,10 @@ def network_cycles(graph: Graph) -> NetworkCycles:
 
 
 @dataclass(frozen=True)
-class LayerCost:
-    reuse_factor: int
-    tiles: int
-    multipliers: int
+class LayerCost(LayerCycles):
+    """A layer's cycle figures plus the DSP blocks its multipliers take on a board."""
+
     est_dsp: int
-    macs: int
-    in_beats: int
-    out_beats: int
-    est_cycles: int
-    est_ii: int
-    ideal_ii: int
 
 
 @dataclass(frozen=True)
@@ -121,18 +114,8 @@ class NetworkCost:
 
 def layer_cost(layer: Dense, board: Board) -> LayerCost:
     cycles = layer_cycles(layer)
-    return LayerCost(
-        reuse_factor=cycles.reuse_factor,
-        tiles=cycles.tiles,
-        multipliers=cycles.multipliers,
-        est_dsp=board.dsps_for(cycles.multipliers, layer.require_formats().operand_bits()),
-        macs=cycles.macs,
-        in_beats=cycles.in_beats,
-        out_beats=cycles.out_beats,
-        est_cycles=cycles.est_cycles,
-        est_ii=cycles.est_ii,
-        ideal_ii=cycles.ideal_ii,
-    )
+    dsp = board.dsps_for(cycles.multipliers, layer.require_formats().operand_bits())
+    return LayerCost(**asdict(cycles), est_dsp=dsp)
 
 
 def network_cost(graph: Graph, board: Board) -> NetworkCost:
