@@ -20,36 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from demo_mlp import mlp
 
 from codesign import reference
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.emit.rtl import emit_rtl
-from codesign.ir import Activation, Dense, Graph
+from codesign.ir import Graph
 from codesign.ir.serialize import graph_to_files
-from codesign.passes import compress, quantise, tile
 from codesign.sim.rtlsim import simulate
 from codesign.vectors import vector_files
-
-SIZES = (64, 64, 32, 10)
-BLOCK = (1, 4)
-
-
-def mlp(keep_per_row: tuple[int, ...] | None, reuse: int, rng: np.random.Generator) -> Graph:
-    layers = []
-    for index, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True)):
-        weight = rng.normal(size=(fan_out, fan_in)) / np.sqrt(fan_in)
-        if keep_per_row is not None:
-            grid_cols = fan_in // BLOCK[1]
-            kept = np.zeros((fan_out, grid_cols), dtype=bool)
-            for row in range(fan_out):
-                kept[row, rng.choice(grid_cols, keep_per_row[index], replace=False)] = True
-            weight = np.where(np.repeat(kept, BLOCK[1], axis=1), weight, 0.0)
-        activation = Activation.RELU if index < len(SIZES) - 2 else Activation.NONE
-        bias = rng.normal(size=fan_out) * 0.1
-        layers.append(Dense(f"fc{index + 1}", f"fc{index + 1}", weight, bias, activation, BLOCK))
-    graph = Graph("digits_mlp", (SIZES[0],), tuple(layers))
-    calibration = rng.normal(size=(256, SIZES[0]))
-    return tile(compress(quantise(graph, calibration)), reuse, values_per_beat=4)
 
 
 def write_project(graph: Graph, vectors: int, folder: Path) -> Path:
