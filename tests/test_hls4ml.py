@@ -15,14 +15,12 @@ import pytest
 from _hls_cases import block_sparse, build_graph, dense, mlp, write_project
 
 from codesign import reference, vectors
+from codesign.baseline import hls4ml_dense, hls4ml_sparse
 from codesign.boards import Board, load_board
 from codesign.cli import main
 from codesign.ir import FixedPoint, Graph
 from codesign.ir.fixed import Overflow, Rounding
 from codesign.sim.csim import csim_output_dir, run_csim
-
-hls4ml_dense = pytest.importorskip("codesign.baseline.hls4ml_dense")
-hls4ml_sparse = pytest.importorskip("codesign.baseline.hls4ml_sparse")
 
 RECORD_KEYS = {
     "schema",
