@@ -6,13 +6,15 @@ and `sim_ii` (the RTL meets them exactly). A vector passes three stages of a lay
 
   load     I = ceil(in_features / P) input beats, P values per beat, one beat per cycle, into
            one of two input buffers;
-  compute  RF cycles: in cycle c every tile multiplies its c-th block (Br×Bc products) and
-           the Br partial sums are added into the block-row's accumulators;
+  compute  C cycles. Dense: C = RF; in cycle c every tile multiplies its c-th block (Br×Bc
+           products) and the Br partial sums are added into the block-row's accumulators.
+           Conv2d: C = positions·RF, the same schedule once per output position on that
+           position's im2col patch. Pool2d and Add: C = 1 (one registered conversion);
   drain    O = ceil(out_features / P) output beats from an output register bank.
 
-Per layer:  est_cycles = I + RF + O          (one vector alone, both end cycles counted)
-            est_ii     = max(I, RF, O)       (vectors back to back)
-            ideal_ii   = max(ceil(MACs / multipliers), I, O)
+Per layer:  est_cycles = I + C + O           (one vector alone, both end cycles counted)
+            est_ii     = max(I, C, O)        (vectors back to back)
+            ideal_ii   = max(ceil(MACs / multipliers), I, O)   (MACs × positions for Conv2d)
 
 The stages overlap on successive vectors: the double-buffered input takes vector k+1 while
 vector k computes, and vector k-1 drains from the output bank meanwhile, so the busiest stage
@@ -23,9 +25,10 @@ beat leaves in the next cycle. `est_ii` exceeds `ideal_ii` only when the tiling 
 idle (ceil(nnz_blocks / tiles) < RF).
 
 In a network the output beats of one layer are the input beats of the next in the same cycle
-(streams have no register), so
+(streams have no register; a value read by two layers goes to both in the same beat), so a
+layer's last input beat is the latest last output beat of its producers, and for a chain
 
-            est_cycles = sum over layers of (I + RF) + O of the last layer
+            est_cycles = sum over layers of (I + C) + O of the last layer
             est_ii     = max over layers of est_ii
             ideal_ii   = max over layers of ideal_ii
 
@@ -38,12 +41,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from codesign.boards import Board
-from codesign.ir.graph import Dense, Graph, ceil_div
+from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, Layer, ceil_div
+
+# Pooling and adds convert one registered stage between load and drain.
+POOL_COMPUTE_CYCLES = 1
+ADD_COMPUTE_CYCLES = 1
+DEFAULT_VALUES_PER_BEAT = 4
 
 
 @dataclass(frozen=True)
 class LayerCycles:
-    """Cycle figures of one layer's engine (board independent)."""
+    """Cycle figures of one layer's engine (board independent).
+
+    `compute_cycles` is the compute stage per vector: RF for Dense, positions·RF for Conv2d,
+    one for pooling and adds. `macs` counts the products per vector (0 without a matrix).
+    """
 
     reuse_factor: int
     tiles: int
@@ -51,6 +63,7 @@ class LayerCycles:
     macs: int
     in_beats: int
     out_beats: int
+    compute_cycles: int
     est_cycles: int
     est_ii: int
     ideal_ii: int
@@ -64,32 +77,55 @@ class NetworkCycles:
     ideal_ii: int
 
 
-def layer_cycles(layer: Dense) -> LayerCycles:
-    tiling = layer.require_tiling()
-    csr = layer.require_csr()
-    block_size = csr.block[0] * csr.block[1]
-    multipliers = tiling.tiles * block_size
-    macs = csr.nnz_blocks * block_size
-    in_beats = ceil_div(layer.in_features, tiling.values_per_beat)
-    out_beats = ceil_div(layer.out_features, tiling.values_per_beat)
+def _values_per_beat(layer: Layer) -> int:
+    if isinstance(layer, Dense):
+        return layer.require_tiling().values_per_beat
+    return layer.values_per_beat
+
+
+def layer_cycles(layer: Layer) -> LayerCycles:
+    beat = _values_per_beat(layer)
+    in_beats = ceil_div(layer.in_features, beat)
+    out_beats = ceil_div(layer.out_features, beat)
+    if isinstance(layer, Dense):
+        tiling = layer.require_tiling()
+        csr = layer.require_csr()
+        block_size = csr.block[0] * csr.block[1]
+        reuse, tiles = tiling.reuse_factor, tiling.tiles
+        multipliers = tiles * block_size
+        macs = csr.nnz_blocks * block_size * layer.positions
+        compute = layer.positions * reuse
+        ideal_compute = ceil_div(macs, multipliers)
+    else:
+        reuse, tiles, multipliers, macs = 1, 0, 0, 0
+        compute = POOL_COMPUTE_CYCLES if layer.kind == "pool2d" else ADD_COMPUTE_CYCLES
+        ideal_compute = 0
     return LayerCycles(
-        reuse_factor=tiling.reuse_factor,
-        tiles=tiling.tiles,
+        reuse_factor=reuse,
+        tiles=tiles,
         multipliers=multipliers,
         macs=macs,
         in_beats=in_beats,
         out_beats=out_beats,
-        est_cycles=in_beats + tiling.reuse_factor + out_beats,
-        est_ii=max(in_beats, tiling.reuse_factor, out_beats),
-        ideal_ii=max(ceil_div(macs, multipliers), in_beats, out_beats),
+        compute_cycles=compute,
+        est_cycles=in_beats + compute + out_beats,
+        est_ii=max(in_beats, compute, out_beats),
+        ideal_ii=max(ideal_compute, in_beats, out_beats),
     )
 
 
 def network_cycles(graph: Graph) -> NetworkCycles:
+    """Latency along the slowest path: a layer's last input beat is its producers' last
+    output beat (the same cycle), so it finishes compute + out_beats cycles after the later
+    of them; the network input's last beat is in cycle in_beats - 1 of the first layer."""
     cycles = tuple(layer_cycles(layer) for layer in graph.layers)
+    last_beat: dict[str, int] = {GRAPH_INPUT: cycles[0].in_beats - 1}
+    for layer, c in zip(graph.layers, cycles, strict=True):
+        loaded = max(last_beat[name] for name in graph.inputs_of(layer))
+        last_beat[layer.name] = loaded + c.compute_cycles + c.out_beats
     return NetworkCycles(
         layers=cycles,
-        est_cycles=sum(c.in_beats + c.reuse_factor for c in cycles) + cycles[-1].out_beats,
+        est_cycles=last_beat[graph.layers[-1].name] + 1,
         est_ii=max(c.est_ii for c in cycles),
         ideal_ii=max(c.ideal_ii for c in cycles),
     )
@@ -112,8 +148,10 @@ class NetworkCost:
     ideal_ii: int
 
 
-def layer_cost(layer: Dense, board: Board) -> LayerCost:
+def layer_cost(layer: Layer, board: Board) -> LayerCost:
     cycles = layer_cycles(layer)
+    if not isinstance(layer, Dense):
+        return LayerCost(**asdict(cycles), est_dsp=0)
     dsp = board.dsps_for(cycles.multipliers, layer.require_formats().operand_bits())
     return LayerCost(**asdict(cycles), est_dsp=dsp)
 
@@ -143,7 +181,7 @@ def default_reuse_factor(graph: Graph, board: Board) -> int:
     """
     from codesign.passes.tile import tile
 
-    largest = max(layer.require_csr().nnz_blocks for layer in graph.layers)
+    largest = max(layer.require_csr().nnz_blocks for layer in graph.matrix_layers)
     for reuse in range(1, max(1, largest) + 1):
         if fits(network_cost(tile(graph, reuse), board), board):
             return reuse

@@ -1,22 +1,54 @@
 """The oracle: integer-exact NumPy evaluation of a quantised Graph with ac_fixed semantics.
 
 C simulation and RTL simulation are compared bit for bit against what this module computes.
+Every layer is defined here on raw integers; the kernels implement exactly these steps:
+
+  Dense / Conv2d  accum = W·x + bias (exact; for Conv2d on every im2col patch, zero padding),
+                  then the activation, then the cast to the output format;
+  activation      ReLU: max(accum, 0). LeakyReLU: accum < 0 ? accum·alpha_raw :
+                  accum << ALPHA_FRAC (ALPHA_FRAC more fraction bits either way);
+  Pool2d          max: the window's largest raw value (same format); avg: the window sum
+                  times pool_reciprocal_raw(area), POOL_FRAC more fraction bits, then the cast;
+  Add             both inputs shifted left to the finer fraction, summed exactly, activation,
+                  then the cast;
+  cast            FixedPoint.cast: rounding and overflow of the output format (ac_fixed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from codesign.ir.fixed import RawArray
-from codesign.ir.graph import Activation, Dense, Graph
+from codesign.ir.fixed import FixedPoint, RawArray
+from codesign.ir.graph import (
+    ALPHA_FRAC,
+    GRAPH_INPUT,
+    POOL_FRAC,
+    Activation,
+    Add,
+    Conv2d,
+    Dense,
+    Graph,
+    Layer,
+    Pool2d,
+    PoolMode,
+    alpha_raw,
+    pool_reciprocal_raw,
+)
+
+_Number = TypeVar("_Number", np.int64, np.float64)
 
 
 @dataclass(frozen=True, eq=False)
 class LayerTrace:
-    """Raw values of one layer over a batch: accumulator (pre-activation) and output."""
+    """Raw values of one layer over a batch: pre-activation (or pre-cast) values and output.
+
+    `saturated` counts the output values that overflowed the output format (saturated or
+    wrapped, as the format says).
+    """
 
     name: str
     accum: RawArray
@@ -24,25 +56,101 @@ class LayerTrace:
     saturated: int
 
 
+def activate(
+    values: RawArray, activation: Activation, alpha: float, frac: int
+) -> tuple[RawArray, int]:
+    """The activation on raw values with `frac` fraction bits; returns values and their frac."""
+    if activation is Activation.RELU:
+        return np.maximum(values, 0), frac
+    if activation is Activation.LEAKY_RELU:
+        slope = alpha_raw(alpha)
+        return np.where(values < 0, values * slope, values << ALPHA_FRAC), frac + ALPHA_FRAC
+    return values, frac
+
+
+def _cast(target: FixedPoint, values: RawArray, frac: int) -> tuple[RawArray, int]:
+    return target.cast(values, FixedPoint(62, 62 - frac))
+
+
+def im2col(layer: Conv2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
+    """Patches of a batch of flat (C, H, W) inputs: batch × positions × Cin·Kh·Kw."""
+    g = layer.conv
+    maps = x.reshape(len(x), g.in_channels, g.in_height, g.in_width)
+    (ph, pw), (kh, kw), (sh, sw) = g.padding, g.kernel, g.stride
+    padded = np.pad(maps, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, : g.out_height * sh : sh, : g.out_width * sw : sw]
+    # batch, C, Ho, Wo, Kh, Kw -> batch, Ho, Wo, C, Kh, Kw: columns in (Cin, Kh, Kw) order
+    patches = windows.transpose(0, 2, 3, 1, 4, 5)
+    return patches.reshape(len(x), g.positions, g.patch)
+
+
 def dense_forward(layer: Dense, x_raw: RawArray) -> LayerTrace:
-    """One Dense layer on a batch of raw input vectors (batch × in_features)."""
+    """A Dense or Conv2d layer on a batch of raw input vectors (batch × in_features)."""
     formats = layer.require_formats()
     assert layer.weight_raw is not None and layer.bias_raw is not None
-    # acc has frac = input.frac + weight.frac; products and sums are exact in int64.
-    accum = x_raw.astype(np.int64) @ layer.weight_raw.T.astype(np.int64) + layer.bias_raw
-    activated = np.maximum(accum, 0) if layer.activation is Activation.RELU else accum
-    output, saturated = formats.output.cast(activated, formats.accum)
+    weight = layer.weight_raw.astype(np.int64)
+    if isinstance(layer, Conv2d):
+        # batch × positions × Cout, then channel-major (C, H, W) like PyTorch
+        accum = im2col(layer, x_raw.astype(np.int64)) @ weight.T + layer.bias_raw
+        accum = accum.transpose(0, 2, 1).reshape(len(x_raw), -1)
+    else:
+        # acc has frac = input.frac + weight.frac; products and sums are exact in int64.
+        accum = x_raw.astype(np.int64) @ weight.T + layer.bias_raw
+    activated, frac = activate(accum, layer.activation, layer.alpha, formats.accum.frac)
+    output, saturated = _cast(formats.output, activated, frac)
     return LayerTrace(layer.name, accum, output, saturated)
 
 
+def pool_windows(layer: Pool2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
+    """Windows of a batch of flat (C, H, W) inputs: batch × C × Ho × Wo × Kh·Kw."""
+    maps = x.reshape(len(x), layer.channels, layer.in_height, layer.in_width)
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    windows = np.lib.stride_tricks.sliding_window_view(maps, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, : layer.out_height * sh : sh, : layer.out_width * sw : sw]
+    return windows.reshape(*windows.shape[:4], kh * kw)
+
+
+def pool_forward(layer: Pool2d, x_raw: RawArray) -> LayerTrace:
+    windows = pool_windows(layer, x_raw.astype(np.int64))
+    if layer.mode is PoolMode.MAX:
+        pooled = windows.max(axis=-1).reshape(len(x_raw), -1)
+        output, saturated = layer.out_format().cast(pooled, layer.in_format())
+        return LayerTrace(layer.name, pooled, output, saturated)
+    scaled = windows.sum(axis=-1).reshape(len(x_raw), -1) * pool_reciprocal_raw(layer.area)
+    output, saturated = _cast(layer.out_format(), scaled, layer.in_format().frac + POOL_FRAC)
+    return LayerTrace(layer.name, scaled, output, saturated)
+
+
+def add_forward(layer: Add, a_raw: RawArray, b_raw: RawArray) -> LayerTrace:
+    a_format, b_format = layer.require_input_formats()
+    frac = layer.sum_frac
+    total = (a_raw.astype(np.int64) << (frac - a_format.frac)) + (
+        b_raw.astype(np.int64) << (frac - b_format.frac)
+    )
+    activated, activated_frac = activate(total, layer.activation, layer.alpha, frac)
+    output, saturated = _cast(layer.out_format(), activated, activated_frac)
+    return LayerTrace(layer.name, total, output, saturated)
+
+
+def layer_forward(layer: Layer, operands: list[RawArray]) -> LayerTrace:
+    if isinstance(layer, Dense):
+        return dense_forward(layer, operands[0])
+    if isinstance(layer, Pool2d):
+        return pool_forward(layer, operands[0])
+    return add_forward(layer, operands[0], operands[1])
+
+
 def run(graph: Graph, x_raw: RawArray) -> list[LayerTrace]:
-    """Every layer's trace for a batch of raw inputs (batch × input features)."""
+    """Every layer's trace, in graph order, for a batch of raw inputs (batch × features)."""
+    values: dict[str, RawArray] = {
+        GRAPH_INPUT: np.asarray(x_raw, dtype=np.int64).reshape(len(x_raw), -1)
+    }
     traces: list[LayerTrace] = []
-    activations = np.asarray(x_raw, dtype=np.int64).reshape(len(x_raw), -1)
     for layer in graph.layers:
-        trace = dense_forward(layer, activations)
+        trace = layer_forward(layer, [values[name] for name in graph.inputs_of(layer)])
         traces.append(trace)
-        activations = trace.output
+        values[layer.name] = trace.output
     return traces
 
 
@@ -60,11 +168,38 @@ def predict(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def nontrivial(traces: list[LayerTrace], graph: Graph) -> dict[str, float]:
-    """The §7 triviality measures over a run: nonzero pre-activations and saturated outputs."""
-    values = sum(t.accum.size for t in traces)
-    nonzero = sum(int(np.count_nonzero(t.accum)) for t in traces)
+    """The §7 triviality measures over a run: nonzero pre-activations and saturated outputs.
+
+    Pre-activation values are those of the layers that compute (matrix layers and adds);
+    pooling only selects or averages and is left out of the nonzero fraction.
+    """
+    computing = {layer.name for layer in graph.layers if not isinstance(layer, Pool2d)}
+    counted = [t for t in traces if t.name in computing]
+    values = sum(t.accum.size for t in counted)
+    nonzero = sum(int(np.count_nonzero(t.accum)) for t in counted)
+    outputs = sum(t.output.size for t in traces)
     saturated = sum(t.saturated for t in traces)
     return {
         "nonzero_output_fraction": nonzero / values if values else 0.0,
-        "saturated_fraction": saturated / values if values else 0.0,
+        "saturated_fraction": saturated / outputs if outputs else 0.0,
     }
+
+
+def float_forward(layer: Layer, operands: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """The float model of one layer (calibration; the PyTorch model's arithmetic)."""
+    if isinstance(layer, Pool2d):
+        windows = pool_windows(layer, operands[0])
+        reduced = windows.max(axis=-1) if layer.mode is PoolMode.MAX else windows.mean(axis=-1)
+        return np.asarray(reduced.reshape(len(operands[0]), -1), dtype=np.float64)
+    if isinstance(layer, Add):
+        values = operands[0] + operands[1]
+    elif isinstance(layer, Conv2d):
+        values = im2col(layer, operands[0]) @ layer.weight.T + layer.bias
+        values = values.transpose(0, 2, 1).reshape(len(operands[0]), -1)
+    else:
+        values = operands[0] @ layer.weight.T + layer.bias
+    if layer.activation is Activation.RELU:
+        return np.maximum(values, 0.0)
+    if layer.activation is Activation.LEAKY_RELU:
+        return np.where(values < 0, values * layer.alpha, values)
+    return np.asarray(values, dtype=np.float64)

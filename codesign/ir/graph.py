@@ -1,8 +1,19 @@
 """The backend-neutral IR: frozen dataclasses for layers, block-sparse weights and tilings.
 
-A `Graph` is a chain of layers, each consuming the previous layer's output vector. Passes
-(`codesign.passes`) take a Graph and return a new one, filling in the optional fields in
-order: `formats` (quantise), `csr` (compress), `tiling` (tile).
+A `Graph` lists its layers in topological order; each layer reads the outputs of the layers
+named in `inputs` (empty: the previous layer, or the network input for the first one) and the
+last layer's output is the network's. Every value between layers is a flat vector; feature maps
+are flattened in PyTorch's (channel, row, column) order, so Flatten is free.
+
+Layer kinds:
+  Dense    y = act(W x + b), W a block-sparse matrix (the unit of hardware, design.md §4);
+  Conv2d   the same block-sparse matrix, W = weight.reshape(Cout, Cin·Kh·Kw) in PyTorch's
+           order, applied at every output position to the input patch (im2col);
+  Pool2d   max or average over windows, per channel;
+  Add      the element-wise sum of two vectors (residual connections), with an activation.
+
+Passes (`codesign.passes`) take a Graph and return a new one, filling in the optional fields
+in order: formats (quantise), `csr` (compress), `tiling` (tile).
 """
 
 from __future__ import annotations
@@ -20,6 +31,25 @@ from codesign.ir.fixed import FixedPoint
 class Activation(StrEnum):
     NONE = "none"
     RELU = "relu"
+    LEAKY_RELU = "leaky_relu"
+
+
+# LeakyReLU's slope is the raw integer round(alpha * 2**ALPHA_FRAC): negative values are
+# multiplied by it, positive ones shifted left by ALPHA_FRAC, so both keep every bit.
+ALPHA_FRAC = 16
+# Average pooling multiplies the window sum by round(2**POOL_FRAC / window area).
+POOL_FRAC = 16
+GRAPH_INPUT = "<input>"  # the name `inputs` uses for the network input (no identifier)
+
+
+def alpha_raw(alpha: float) -> int:
+    """LeakyReLU's negative slope as the raw integer the reference and both kernels use."""
+    return int(np.floor(alpha * 2.0**ALPHA_FRAC + 0.5))
+
+
+def pool_reciprocal_raw(area: int) -> int:
+    """1 / window area as a raw integer with POOL_FRAC fraction bits (exact for powers of 2)."""
+    return int(np.floor(2.0**POOL_FRAC / area + 0.5))
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -107,9 +137,47 @@ class Tiling:
         return int(self.slots.shape[0])
 
 
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Where a Conv2d's matrix is applied: input (C, H, W), kernel, stride and zero padding."""
+
+    in_channels: int
+    in_height: int
+    in_width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+    @property
+    def out_height(self) -> int:
+        return (self.in_height + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.in_width + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1
+
+    @property
+    def positions(self) -> int:
+        return self.out_height * self.out_width
+
+    @property
+    def patch(self) -> int:
+        """Columns of the matrix: Cin·Kh·Kw."""
+        return self.in_channels * self.kernel[0] * self.kernel[1]
+
+    @property
+    def in_size(self) -> int:
+        return self.in_channels * self.in_height * self.in_width
+
+
 @dataclass(frozen=True, eq=False)
 class Dense:
-    """y = activation(W x + b); W is out_features × in_features (PyTorch's layout)."""
+    """y = activation(W x + b); W is out_features × in_features (PyTorch's layout).
+
+    The base of every layer with a block-sparse weight matrix: `weight` is always the 2-D
+    matrix, `shape` its (rows, columns), `fan_in` its columns, and `in_features` /
+    `out_features` the lengths of the vectors the layer reads and writes.
+    """
 
     name: str
     source_name: str
@@ -122,6 +190,8 @@ class Dense:
     bias_raw: npt.NDArray[np.int64] | None = None
     csr: BlockCSR | None = None
     tiling: Tiling | None = None
+    inputs: tuple[str, ...] = ()
+    alpha: float = 0.0  # LeakyReLU's negative slope
     kind: str = field(default="dense", init=False)
 
     @property
@@ -134,7 +204,28 @@ class Dense:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.out_features, self.in_features
+        """The weight matrix: (rows, columns)."""
+        return int(self.weight.shape[0]), int(self.weight.shape[1])
+
+    @property
+    def fan_in(self) -> int:
+        """Products summed per output value: the matrix's columns."""
+        return int(self.weight.shape[1])
+
+    @property
+    def positions(self) -> int:
+        """Times the matrix is applied per input vector (1; a Conv2d's output positions)."""
+        return 1
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (self.out_features,)
+
+    def in_format(self) -> FixedPoint:
+        return self.require_formats().input
+
+    def out_format(self) -> FixedPoint:
+        return self.require_formats().output
 
     @property
     def sparsity(self) -> float:
@@ -156,12 +247,172 @@ class Dense:
         return self.tiling
 
 
-Layer = Dense
+@dataclass(frozen=True, eq=False)
+class Conv2d(Dense):
+    """A 2-D convolution as a block-sparse matrix applied at every output position.
+
+    `weight` is the matrix weight.reshape(Cout, Cin·Kh·Kw) (PyTorch's order: Cin, then Kh,
+    then Kw); input and output are (C, H, W) maps flattened in that order.
+    """
+
+    geometry: ConvGeometry | None = None
+    kind: str = field(default="conv2d", init=False)
+
+    def __post_init__(self) -> None:
+        if self.geometry is None:
+            raise ValueError(f"conv layer {self.name}: no geometry")
+        if self.weight.shape[1] != self.geometry.patch:
+            raise ValueError(
+                f"conv layer {self.name}: matrix has {self.weight.shape[1]} columns, "
+                f"the kernel patch {self.geometry.patch}"
+            )
+
+    @property
+    def conv(self) -> ConvGeometry:
+        assert self.geometry is not None
+        return self.geometry
+
+    @property
+    def in_features(self) -> int:
+        return self.conv.in_size
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0]) * self.conv.positions
+
+    @property
+    def positions(self) -> int:
+        return self.conv.positions
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (int(self.weight.shape[0]), self.conv.out_height, self.conv.out_width)
+
+
+class PoolMode(StrEnum):
+    MAX = "max"
+    AVG = "avg"
+
+
+@dataclass(frozen=True, eq=False)
+class Pool2d:
+    """Max or average pooling per channel over kernel windows (no padding, floor mode).
+
+    Max pooling keeps the input format; average pooling multiplies the window sum by
+    `pool_reciprocal_raw(area)` and casts to `output_format`.
+    """
+
+    name: str
+    source_name: str
+    mode: PoolMode
+    channels: int
+    in_height: int
+    in_width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    inputs: tuple[str, ...] = ()
+    input_format: FixedPoint | None = None
+    output_format: FixedPoint | None = None
+    values_per_beat: int = 4
+    kind: str = field(default="pool2d", init=False)
+
+    @property
+    def out_height(self) -> int:
+        return (self.in_height - self.kernel[0]) // self.stride[0] + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.in_width - self.kernel[1]) // self.stride[1] + 1
+
+    @property
+    def in_features(self) -> int:
+        return self.channels * self.in_height * self.in_width
+
+    @property
+    def out_features(self) -> int:
+        return self.channels * self.out_height * self.out_width
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (self.channels, self.out_height, self.out_width)
+
+    @property
+    def area(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    def in_format(self) -> FixedPoint:
+        if self.input_format is None:
+            raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
+        return self.input_format
+
+    def out_format(self) -> FixedPoint:
+        if self.output_format is None:
+            raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
+        return self.output_format
+
+
+@dataclass(frozen=True, eq=False)
+class Add:
+    """y = act(a + b) element-wise; a and b are aligned to the finer format exactly first."""
+
+    name: str
+    source_name: str
+    features: int
+    inputs: tuple[str, ...]
+    shape_of_output: tuple[int, ...] = ()
+    activation: Activation = Activation.NONE
+    alpha: float = 0.0
+    input_formats: tuple[FixedPoint, ...] | None = None
+    output_format: FixedPoint | None = None
+    values_per_beat: int = 4
+    kind: str = field(default="add", init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != 2:
+            raise ValueError(f"add layer {self.name}: needs two inputs, got {self.inputs}")
+
+    @property
+    def in_features(self) -> int:
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        return self.features
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.shape_of_output or (self.features,)
+
+    @property
+    def sum_frac(self) -> int:
+        """Fraction bits of the exact sum: the finer of the two inputs."""
+        return max(f.frac for f in self.require_input_formats())
+
+    def require_input_formats(self) -> tuple[FixedPoint, ...]:
+        if self.input_formats is None:
+            raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
+        return self.input_formats
+
+    def in_format(self) -> FixedPoint:
+        return self.require_input_formats()[0]
+
+    def out_format(self) -> FixedPoint:
+        if self.output_format is None:
+            raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
+        return self.output_format
+
+
+Layer = Dense | Pool2d | Add  # Conv2d is a Dense
+MatrixLayer = Dense  # the layers with a block-sparse weight matrix (Dense and Conv2d)
+
+
+def has_matrix(layer: Layer) -> bool:
+    return isinstance(layer, Dense)
 
 
 @dataclass(frozen=True, eq=False)
 class Graph:
-    """A chain of layers from one input vector to one output vector."""
+    """Layers in topological order from one input vector to one output vector (the last's)."""
 
     name: str
     input_shape: tuple[int, ...]
@@ -169,11 +420,39 @@ class Graph:
 
     @property
     def input_format(self) -> FixedPoint:
-        return self.layers[0].require_formats().input
+        return self.layers[0].in_format()
 
     @property
     def output_format(self) -> FixedPoint:
-        return self.layers[-1].require_formats().output
+        return self.layers[-1].out_format()
+
+    @property
+    def matrix_layers(self) -> tuple[Dense, ...]:
+        return tuple(layer for layer in self.layers if isinstance(layer, Dense))
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer reads only the layer before it (or the network input)."""
+        return all(
+            self.inputs_of(layer) == ((self.layers[i - 1].name,) if i else (GRAPH_INPUT,))
+            for i, layer in enumerate(self.layers)
+        )
+
+    def inputs_of(self, layer: Layer) -> tuple[str, ...]:
+        """Names of the layers `layer` reads (GRAPH_INPUT for the network input)."""
+        if layer.inputs:
+            return layer.inputs
+        index = next(i for i, other in enumerate(self.layers) if other is layer)
+        return (self.layers[index - 1].name,) if index else (GRAPH_INPUT,)
+
+    def consumers_of(self, name: str) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if name in self.inputs_of(layer))
+
+    def format_of(self, name: str) -> FixedPoint:
+        """The format of a value: a layer's output, or the network input's."""
+        if name == GRAPH_INPUT:
+            return self.input_format
+        return self.layer(name).out_format()
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

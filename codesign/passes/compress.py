@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from codesign.ir.graph import BlockCSR, Dense, Graph, ceil_div
+from codesign.ir.graph import BlockCSR, Dense, Graph, Layer, ceil_div
 
 
 def compress(graph: Graph) -> Graph:
@@ -34,7 +34,9 @@ def block_mask(weight: npt.NDArray[np.generic], block: tuple[int, int]) -> npt.N
     return np.asarray(np.any(block_view(weight, block) != 0, axis=(2, 3)))
 
 
-def _compress_layer(layer: Dense) -> Dense:
+def _compress_layer(layer: Layer) -> Layer:
+    if not isinstance(layer, Dense):
+        return layer  # pooling and adds have no weights
     layer.require_formats()
     assert layer.weight_raw is not None
     kept = block_mask(layer.weight, layer.block)

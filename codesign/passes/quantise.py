@@ -6,6 +6,9 @@ data plus one bit of headroom (the network input gets none: its range is known e
 accumulators `input + weight + ceil(log2(fan_in + 1))` bits wide, and biases quantised with
 the accumulator's fraction bits and one bit less range, so no sum of products plus bias can
 overflow.
+Pooling keeps its input's format; an Add takes both inputs as they are (the sum is aligned
+exactly) and gets its own calibrated output format. LeakyReLU needs no extra format: its
+slope is a raw integer with ALPHA_FRAC fraction bits (codesign.reference).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding, integer_bits_for
-from codesign.ir.graph import Activation, Dense, Graph, LayerFormats
+from codesign.ir.graph import GRAPH_INPUT, Add, Dense, Graph, Layer, LayerFormats, Pool2d
+from codesign.reference import float_forward
 
 OUTPUT_HEADROOM_BITS = 1
 
@@ -25,25 +29,35 @@ OUTPUT_HEADROOM_BITS = 1
 def quantise(
     graph: Graph, calibration: npt.ArrayLike, weight_bits: int = 8, act_bits: int = 16
 ) -> Graph:
-    """Return `graph` with formats, raw weights and raw biases on every layer."""
-    activations = np.asarray(calibration, dtype=np.float64)
-    activations = activations.reshape(len(activations), -1)
-    input_format = FixedPoint(act_bits, integer_bits_for(float(np.abs(activations).max())))
-    layers: list[Dense] = []
+    """Return `graph` with formats on every layer and raw weights and biases where it has them."""
+    network_input = np.asarray(calibration, dtype=np.float64)
+    network_input = network_input.reshape(len(network_input), -1)
+    values = {GRAPH_INPUT: network_input}
+    formats = {GRAPH_INPUT: FixedPoint(act_bits, integer_bits_for(float(np.abs(network_input).max())))}
+    layers: list[Layer] = []
     for layer in graph.layers:
-        activations = _float_forward(layer, activations)
-        output_format = FixedPoint(
+        sources = graph.inputs_of(layer)
+        output = float_forward(layer, [values[name] for name in sources])
+        values[layer.name] = output
+        calibrated = FixedPoint(
             act_bits,
-            integer_bits_for(float(np.abs(activations).max()), headroom=OUTPUT_HEADROOM_BITS),
+            integer_bits_for(float(np.abs(output).max()), headroom=OUTPUT_HEADROOM_BITS),
         )
-        layers.append(_quantise_layer(layer, input_format, output_format, weight_bits))
-        input_format = output_format
+        quantised: Layer
+        if isinstance(layer, Dense):
+            quantised = _quantise_layer(layer, formats[sources[0]], calibrated, weight_bits)
+        elif isinstance(layer, Pool2d):
+            source = formats[sources[0]]
+            quantised = replace(layer, input_format=source, output_format=source)
+        else:
+            quantised = replace(
+                layer,
+                input_formats=tuple(formats[name] for name in sources),
+                output_format=calibrated,
+            )
+        layers.append(quantised)
+        formats[layer.name] = quantised.out_format()
     return replace(graph, layers=tuple(layers))
-
-
-def _float_forward(layer: Dense, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    y = x @ layer.weight.T + layer.bias
-    return np.maximum(y, 0.0) if layer.activation is Activation.RELU else y
 
 
 def _quantise_layer(
@@ -51,7 +65,7 @@ def _quantise_layer(
 ) -> Dense:
     weight_format = FixedPoint(weight_bits, integer_bits_for(float(np.abs(layer.weight).max())))
     accum_width = (
-        input_format.width + weight_format.width + math.ceil(math.log2(layer.in_features + 1))
+        input_format.width + weight_format.width + math.ceil(math.log2(layer.fan_in + 1))
     )
     accum_frac = input_format.frac + weight_format.frac
     accum_format = FixedPoint(

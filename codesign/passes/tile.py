@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from codesign.ir.graph import Dense, Graph, Tiling, ceil_div
+from codesign.ir.graph import Dense, Graph, Layer, Tiling, ceil_div
 
 DEFAULT_VALUES_PER_BEAT = 4
 
@@ -23,9 +23,15 @@ def tile(
     reuse: int | Mapping[str, int],
     values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
 ) -> Graph:
-    """Tile every layer; `reuse` is one RF for all layers or a mapping from layer name to RF."""
-    layers = []
+    """Tile every matrix layer; `reuse` is one RF for all or a mapping from layer name to RF.
+
+    Pooling and adds have no tiles; they only take the stream width.
+    """
+    layers: list[Layer] = []
     for layer in graph.layers:
+        if not isinstance(layer, Dense):
+            layers.append(replace(layer, values_per_beat=values_per_beat))
+            continue
         requested = reuse if isinstance(reuse, int) else reuse[layer.name]
         layers.append(tile_layer(layer, requested, values_per_beat))
     return replace(graph, layers=tuple(layers))
