@@ -32,7 +32,7 @@ from codesign.emit.plan import BuildPlan, check_output_dir, write_plan
 from codesign.errors import CodesignError
 from codesign.frontend.lower import lower
 from codesign.hardware import default_reuse_factor, layer_cost, network_cost
-from codesign.ir.graph import Graph
+from codesign.ir.graph import Activation, Add, Dense, Graph, Pool2d
 from codesign.ir.serialize import graph_text, graph_to_files
 from codesign.models import accuracy
 from codesign.options import resolve_block
@@ -159,13 +159,16 @@ def _reuse_for(graph: Graph, request: GenerateRequest) -> int | dict[str, int]:
         return reuse
     if isinstance(request.reuse, int):
         return request.reuse
-    names = {layer.name for layer in graph.layers}
-    by_source = {layer.source_name: layer.name for layer in graph.layers}
+    names = {layer.name for layer in graph.matrix_layers}
+    by_source = {layer.source_name: layer.name for layer in graph.matrix_layers}
     per_layer: dict[str, int] = {}
     for name, value in request.reuse.items():
         key = name if name in names else by_source.get(name)
         if key is None:
-            raise CodesignError(f"--reuse names unknown layer {name!r}; layers: {sorted(names)}")
+            raise CodesignError(
+                f"--reuse names unknown layer {name!r}; layers with a weight matrix: "
+                f"{sorted(names)}"
+            )
         per_layer[key] = value
     missing = sorted(names - per_layer.keys())
     if missing:
@@ -179,25 +182,20 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
     layers = []
     for layer in graph.layers:
         c = layer_cost(layer, board)
-        csr = layer.require_csr()
-        layers.append(
+        entry: dict[str, object] = {
+            "name": layer.name,
+            "source_name": layer.source_name,
+            "kind": layer.kind,
+            "inputs": list(graph.inputs_of(layer)),
+            "output_shape": list(layer.out_shape),
+        }
+        entry.update(_matrix_fields(layer) if isinstance(layer, Dense) else _other_fields(layer))
+        entry.update(
             {
-                "name": layer.name,
-                "source_name": layer.source_name,
-                "kind": layer.kind,
-                "shape": list(layer.shape),
-                "activation": layer.activation.value,
-                "block": list(csr.block),
-                "formats": {
-                    k: getattr(layer.require_formats(), k).describe()
-                    for k in ("input", "weight", "accum", "output")
-                },
-                "sparsity": round(layer.sparsity, 6),
-                "block_sparsity": round(csr.block_sparsity, 6),
-                "nnz_blocks": csr.nnz_blocks,
                 "reuse_factor": c.reuse_factor,
                 "tiles": c.tiles,
                 "multipliers": c.multipliers,
+                "macs": c.macs,
                 "est_dsp": c.est_dsp,
                 "est_cycles": c.est_cycles,
                 "est_ii": c.est_ii,
@@ -207,6 +205,7 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
                 "energy": layer_energy(layer, board).to_json(),
             }
         )
+        layers.append(entry)
     resources = network_resources(graph, board)
     report: dict[str, object] = {
         "schema": REPORT_SCHEMA,
@@ -242,9 +241,56 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
     return report
 
 
+def _matrix_fields(layer: Dense) -> dict[str, object]:
+    csr = layer.require_csr()
+    formats = layer.require_formats()
+    fields: dict[str, object] = {
+        "shape": list(layer.shape),
+        "activation": layer.activation.value,
+        "block": list(csr.block),
+        "formats": {
+            k: getattr(formats, k).describe() for k in ("input", "weight", "accum", "output")
+        },
+        "sparsity": round(layer.sparsity, 6),
+        "block_sparsity": round(csr.block_sparsity, 6),
+        "nnz_blocks": csr.nnz_blocks,
+        "positions": layer.positions,
+    }
+    if layer.activation is Activation.LEAKY_RELU:
+        fields["alpha"] = layer.alpha
+    return fields
+
+
+def _other_fields(layer: Pool2d | Add) -> dict[str, object]:
+    """Pooling and adds: no weight matrix, so no block, sparsity or tiles."""
+    if isinstance(layer, Pool2d):
+        return {
+            "shape": [layer.channels, layer.in_height, layer.in_width],
+            "mode": layer.mode.value,
+            "kernel": list(layer.kernel),
+            "stride": list(layer.stride),
+            "formats": {
+                "input": layer.in_format().describe(),
+                "output": layer.out_format().describe(),
+            },
+        }
+    fields: dict[str, object] = {
+        "shape": [layer.features],
+        "activation": layer.activation.value,
+        "formats": {
+            "input": ",".join(f.describe() for f in layer.require_input_formats()),
+            "output": layer.out_format().describe(),
+        },
+    }
+    if layer.activation is Activation.LEAKY_RELU:
+        fields["alpha"] = layer.alpha
+    return fields
+
+
 def _total_sparsity(graph: Graph) -> float:
-    zeros = sum(int(np.count_nonzero(layer.weight == 0)) for layer in graph.layers)
-    return zeros / sum(layer.weight.size for layer in graph.layers)
+    layers = graph.matrix_layers
+    zeros = sum(int(np.count_nonzero(layer.weight == 0)) for layer in layers)
+    return zeros / sum(layer.weight.size for layer in layers)
 
 
 def _accuracies(request: GenerateRequest, graph: Graph) -> dict[str, object]:

@@ -67,7 +67,12 @@ def prune_model(model: nn.Module, sparsity: float, seed: int) -> nn.Module:
 
 
 def _build(
-    model: nn.Module, name: str, shape: tuple[int, ...], x: np.ndarray, calibration: np.ndarray, reuse: int
+    model: nn.Module,
+    name: str,
+    shape: tuple[int, ...],
+    x: np.ndarray,
+    calibration: np.ndarray,
+    reuse: int,
 ) -> tuple[Graph, np.ndarray]:
     graph = lower(model, name, shape, BLOCK)
     return tile(compress(quantise(graph, calibration)), reuse), x

@@ -8,6 +8,8 @@ import pytest
 
 from codesign.cli import main
 
+MODELS = Path(__file__).parent / "fixtures" / "models" / "unsupported.py"
+
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
@@ -29,7 +31,14 @@ def test_boards_lists_the_default(capsys: pytest.CaptureFixture[str]) -> None:
         (["--dataset", "cifar"], "unknown dataset 'cifar'"),
         (["--block", "0x4"], "block '0x4' does not fit"),
         (["--block", "64x64"], "needs 4096 multipliers"),
-        (["--model", "mnist-cnn", "--dataset", "mnist5k"], "conv1 (Conv2d) is not supported"),
+        (
+            ["--model", f"{MODELS}:grouped_conv", "--input-shape", "2,8,8"],
+            "layer 0 (Conv2d): groups=2 is not supported",
+        ),
+        (
+            ["--model", f"{MODELS}:sigmoid_mlp", "--dataset", "digits"],
+            "layer 1 (Sigmoid) is not supported by the hardware flow",
+        ),
         (["--reuse", "fc9=2"], "unknown layer 'fc9'"),
     ],
 )

@@ -16,8 +16,12 @@ gap between FPGAs and ASICs", IEEE TCAD 2007), so read the dynamic part as a 45 
 equivalent lower bound.
 
 Work per vector: multiplies = adds = MACs = nnz_blocks·Br·Bc (zeros inside kept blocks are
-multiplied, pruned blocks are absent; codesign.hardware); every ROM word is read once per
-vector (depth RF x width), constants (RF = 1) are not read. `dense_macs` is the same layer
+multiplied, pruned blocks are absent; codesign.hardware), times the output positions for a
+Conv2d; every ROM word is read once per vector and position (depth RF x width), constants
+(RF = 1) are not read. A Conv2d's input frame RAMs are read Bc values per tile and cycle
+(macs·x bits) and its output frame written once (out_features·o bits). Pooling charges one
+add (comparison) per window element, average pooling one multiply per output; an Add one add
+per value; their frames are read and written once per value. `dense_macs` is the same layer
 with every block kept, for the dense-vs-sparse comparison within one report.
 
 Static power: ASSUMPTION, not a datasheet figure. Intel gives device static power only through
@@ -35,7 +39,7 @@ from typing import Any
 from codesign.boards import Board
 from codesign.cost.resources import layer_resources
 from codesign.hardware import layer_cycles, network_cycles
-from codesign.ir.graph import Dense, Graph
+from codesign.ir.graph import Add, Conv2d, Graph, Layer, Pool2d
 
 SOURCE = "Horowitz, ISSCC 2014, 45 nm 0.9 V; scaled by operand width; no node/FPGA scaling"
 MUL32_PJ = 3.1
@@ -94,17 +98,45 @@ def _static_pj(board: Board, cycles: int) -> float:
     return static_watts(board) * cycles / (board.clock_mhz * 1e6) * 1e12
 
 
-def layer_energy(layer: Dense, board: Board) -> EnergyEstimate:
+def _elementwise_energy(layer: Pool2d | Add, board: Board) -> EnergyEstimate:
+    cycles = layer_cycles(layer)
+    bits = layer.in_format().width
+    if isinstance(layer, Pool2d):
+        adds = layer.out_features * (layer.area - 1)
+        multiplies = layer.out_features if layer.mode.value == "avg" else 0
+        frame_bits = 2 * layer.in_features * bits
+    else:
+        adds, multiplies = layer.features, 0
+        frame_bits = 4 * layer.features * bits
+    return EnergyEstimate(
+        macs=0,
+        dense_macs=0,
+        rom_bits_read=frame_bits,
+        multiply_pj=multiplies * multiply_energy_pj(bits, 17),
+        add_pj=adds * add_energy_pj(bits + 1),
+        memory_pj=frame_bits * SRAM_READ_PJ_PER_BIT,
+        dense_ops_pj=0.0,
+        static_pj=_static_pj(board, cycles.est_cycles),
+    )
+
+
+def layer_energy(layer: Layer, board: Board) -> EnergyEstimate:
+    if isinstance(layer, (Pool2d, Add)):
+        return _elementwise_energy(layer, board)
     formats = layer.require_formats()
     csr = layer.require_csr()
     cycles = layer_cycles(layer)
     grid_rows, grid_cols = csr.grid
-    dense_macs = grid_rows * grid_cols * csr.block[0] * csr.block[1]
+    dense_macs = grid_rows * grid_cols * csr.block[0] * csr.block[1] * layer.positions
     per_mac = multiply_energy_pj(formats.input.width, formats.weight.width) + add_energy_pj(
         formats.accum.width
     )
     memories = layer_resources(layer, board).memories
-    rom_bits = sum(m.bits for m in memories if m.placement != "constant")
+    roms = [m for m in memories if m.name in ("weights", "schedule")]
+    rom_bits = sum(m.bits for m in roms if m.placement != "constant") * layer.positions
+    if isinstance(layer, Conv2d):
+        rom_bits += cycles.macs * formats.input.width
+        rom_bits += layer.out_features * formats.output.width
     return EnergyEstimate(
         macs=cycles.macs,
         dense_macs=dense_macs,

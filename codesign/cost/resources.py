@@ -21,6 +21,21 @@ It counts the hardware of the RTL engine (rtl_sim/dense_engine.sv.j2), which the
                saturation comparison (a bits each).
   control      the phase register and the beat and cycle counters.
 
+Conv2d (the same tiles applied once per output position, on that position's im2col patch):
+  frames       the double-buffered input frame (2·in_features·x bits) and the output frame
+               (2·out_features·o bits) are RAMs. Every tile reads Bc inputs per cycle from any
+               address, so the input frame is replicated once per read port: T·Bc copies of
+               each buffer, each copy placed by the ROM rules (M20K in simple dual-port mode:
+               one write port for loading, one read port). The output frame is written one
+               position (Cout values) at a time and read P values per beat: Cout banks.
+  im2col       per tile input, an address adder and a padding comparison (index bits each).
+  accumulators Cout rows only (one position at a time); the rest as for Dense.
+Pool2d: its frame is double-buffered (2·in_features·x bits, placed as a RAM with P·Kh·Kw read
+  ports replicated like the conv frame); per output lane Kh·Kw - 1 comparators (max) or adders
+  plus one constant multiplier built from adders (avg).
+Add: two double-buffered operand frames (2·features·x bits each, placed as RAMs read P values
+  per beat) and P aligning adders plus the output conversion per lane.
+
 Placement and packing rules (Intel Arria 10 Core Fabric and General Purpose I/Os Handbook,
 ID 683461, "Embedded Memory Blocks"; Cyclone 10 GX and Stratix 10 have the same M20K and MLAB):
   * a ROM of depth 1 (RF = 1) is a constant: wired into the datapath, no memory;
@@ -47,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from codesign.boards import Board
-from codesign.ir.graph import Dense, Graph, ceil_div
+from codesign.ir.graph import Add, Conv2d, Dense, Graph, Layer, Pool2d, ceil_div
 
 MLAB_DEPTH = 32
 MLAB_WIDTH = 20
@@ -155,7 +170,110 @@ def _row_writers(layer: Dense) -> list[int]:
     return [len(tiles) for tiles in writers]
 
 
-def layer_resources(layer: Dense, board: Board) -> ResourceEstimate:
+def place_ram(name: str, words: int, width: int, read_ports: int) -> Memory:
+    """A RAM of `words` x `width` read through `read_ports` ports: one copy per read port.
+
+    Small RAMs (at most MLAB_DEPTH words) stay in MLABs; the copies' blocks add up.
+    """
+    single = place_rom(name, max(words, 2), width)
+    copies = max(1, read_ports)
+    return Memory(
+        name,
+        words * copies,
+        width,
+        single.placement,
+        single.m20k_blocks * copies,
+        single.mlabs * copies,
+    )
+
+
+def _estimate(
+    memories: tuple[Memory, ...],
+    breakdown: dict[str, int],
+    registers: int,
+    multipliers: int,
+    dsp_blocks: int,
+) -> ResourceEstimate:
+    mlabs = sum(m.mlabs for m in memories)
+    breakdown["rom_mlab"] = mlabs * ALMS_PER_MLAB
+    logic = sum(v for k, v in breakdown.items() if k != "rom_mlab")
+    alms = max(logic, ceil_div(registers, REGISTERS_PER_ALM)) + breakdown["rom_mlab"]
+    return ResourceEstimate(
+        multipliers=multipliers,
+        dsp_blocks=dsp_blocks,
+        m20k_blocks=sum(m.m20k_blocks for m in memories),
+        m20k_bits=sum(m.bits for m in memories if m.placement == "m20k"),
+        mlabs=mlabs,
+        alms=alms,
+        registers=registers,
+        alm_breakdown=breakdown,
+        memories=memories,
+    )
+
+
+def _pool_resources(layer: Pool2d) -> ResourceEstimate:
+    x_bits = layer.in_format().width
+    beat = layer.values_per_beat
+    lanes_ops = layer.area - 1 if layer.mode.value == "max" else layer.area
+    memories = tuple(
+        place_ram(f"frame{i}", layer.in_features, x_bits, beat * layer.area) for i in range(2)
+    )
+    counters = index_bits(ceil_div(layer.in_features, beat)) + index_bits(
+        ceil_div(layer.out_features, beat)
+    )
+    breakdown = {
+        "pool": beat * lanes_ops * adder_alms(x_bits + 16),
+        "control": counters + PHASE_BITS,
+    }
+    registers = beat * layer.out_format().width + counters + PHASE_BITS
+    return _estimate(memories, breakdown, registers, 0, 0)
+
+
+def _add_resources(layer: Add) -> ResourceEstimate:
+    beat = layer.values_per_beat
+    widths = [f.width for f in layer.require_input_formats()]
+    memories = tuple(
+        place_ram(f"operand{k}_{i}", layer.features, width, beat)
+        for k, width in enumerate(widths)
+        for i in range(2)
+    )
+    sum_bits = max(widths) + abs(layer.require_input_formats()[0].frac - layer.sum_frac) + 1
+    counters = 3 * index_bits(ceil_div(layer.features, beat))
+    breakdown = {
+        "add": beat * 3 * adder_alms(sum_bits),
+        "control": counters + PHASE_BITS,
+    }
+    registers = beat * layer.out_format().width + counters + PHASE_BITS
+    return _estimate(memories, breakdown, registers, 0, 0)
+
+
+def _conv_frames(layer: Conv2d) -> tuple[tuple[Memory, ...], int]:
+    """The conv engine's frame RAMs and its im2col address ALMs."""
+    tiling = layer.require_tiling()
+    formats = layer.require_formats()
+    ports = tiling.tiles * layer.block[1]
+    channels = layer.out_shape[0]
+    memories = tuple(
+        place_ram(f"input_frame{i}", layer.in_features, formats.input.width, ports)
+        for i in range(2)
+    ) + tuple(
+        place_ram(
+            f"output_frame{i}",
+            ceil_div(layer.out_features, channels),
+            formats.output.width * channels,
+            1,
+        )
+        for i in range(2)
+    )
+    address = 2 * adder_alms(index_bits(layer.in_features)) * ports
+    return memories, address
+
+
+def layer_resources(layer: Layer, board: Board) -> ResourceEstimate:
+    if isinstance(layer, Pool2d):
+        return _pool_resources(layer)
+    if isinstance(layer, Add):
+        return _add_resources(layer)
     csr = layer.require_csr()
     tiling = layer.require_tiling()
     formats = layer.require_formats()
@@ -166,43 +284,40 @@ def layer_resources(layer: Dense, board: Board) -> ResourceEstimate:
     x_bits, w_bits, a_bits = formats.input.width, formats.weight.width, formats.accum.width
     in_beats = ceil_div(layer.in_features, beat)
     out_beats = ceil_div(layer.out_features, beat)
-    acc_rows = max(grid_rows * br, out_beats * beat)
+    conv = isinstance(layer, Conv2d)
+    # a conv accumulates one position (Cout rows) at a time and buffers frames in RAMs
+    acc_rows = grid_rows * br if conv else max(grid_rows * br, out_beats * beat)
     slot_bits = 1 + index_bits(grid_rows) + index_bits(grid_cols)
     multipliers = tiles * br * bc
 
-    memories = (
+    memories: tuple[Memory, ...] = (
         place_rom("weights", reuse, tiles * br * bc * w_bits),
         place_rom("schedule", reuse, tiles * slot_bits),
     )
+    address_alms = 0
+    if isinstance(layer, Conv2d):
+        frames, address_alms = _conv_frames(layer)
+        memories += frames
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
+    # a conv's tiles read RAM copies (no input multiplexer) and its output lanes a RAM bank
+    tile_columns = [] if conv else _tile_columns(layer)
     breakdown = {
-        "input_mux": sum(bc * x_bits * mux_alms(columns) for columns in _tile_columns(layer)),
+        "input_mux": sum(bc * x_bits * mux_alms(columns) for columns in tile_columns),
         "accumulate": sum(s * br * adder_alms(a_bits) for s in _row_writers(layer)),
-        "output": beat * (a_bits * mux_alms(out_beats) + 2 * adder_alms(a_bits)),
+        "output": beat * (a_bits * mux_alms(1 if conv else out_beats) + 2 * adder_alms(a_bits)),
         "control": counter_bits + PHASE_BITS,
     }
+    if conv:
+        breakdown["im2col"] = address_alms
     registers = (
-        layer.in_features * x_bits
+        (0 if conv else layer.in_features * x_bits)
         + acc_rows * a_bits
         + tiles * (br * bc * w_bits + slot_bits)
         + counter_bits
         + PHASE_BITS
     )
-    mlabs = sum(m.mlabs for m in memories)
-    breakdown["rom_mlab"] = mlabs * ALMS_PER_MLAB
-    logic = sum(v for k, v in breakdown.items() if k != "rom_mlab")
-    alms = max(logic, ceil_div(registers, REGISTERS_PER_ALM)) + breakdown["rom_mlab"]
-    return ResourceEstimate(
-        multipliers=multipliers,
-        dsp_blocks=board.dsps_for(multipliers, formats.operand_bits()),
-        m20k_blocks=sum(m.m20k_blocks for m in memories),
-        m20k_bits=sum(m.bits for m in memories if m.placement == "m20k"),
-        mlabs=mlabs,
-        alms=alms,
-        registers=registers,
-        alm_breakdown=breakdown,
-        memories=memories,
-    )
+    dsp_blocks = board.dsps_for(multipliers, formats.operand_bits())
+    return _estimate(memories, breakdown, registers, multipliers, dsp_blocks)
 
 
 def network_resources(graph: Graph, board: Board) -> ResourceEstimate:

@@ -1,17 +1,18 @@
 """The hardware cost of a pruned model: the design the default reuse rule would generate.
 
-For a chain of Linear layers this is exactly what `generate` builds: the masked model is
-lowered, quantised, compressed to block-CSR, tiled at the default reuse factor (the smallest RF,
-uniform over the network, whose design fits the board's DSP blocks) and costed by
-`codesign.hardware.network_cost`.
+For a model the hardware flow can lower (codesign.frontend.lower) this is exactly what
+`generate` builds: the masked model is lowered, quantised, compressed to block-CSR, tiled at the
+default reuse factor (the smallest RF, uniform over the network, whose design fits the board's
+DSP blocks) and costed by `codesign.hardware.network_cost`.
 
-Conv2d layers cannot be lowered to the hardware IR yet, so models that hold any are costed with
-the same closed forms per layer, taking the conv as its (Cout, Cin·Kh·Kw) matrix applied at each
-output position: `tiles = ceil(nnz_blocks / RF)`, `multipliers = tiles·Br·Bc`, DSP blocks from
-the board's mode; `in_beats = ceil(input values / P)`, `out_beats = ceil(output values / P)`,
-compute `RF × output positions` cycles (MACs likewise × positions); network latency
+Models the flow cannot lower are costed with the same closed forms per prunable layer, taking a
+conv as its (Cout, Cin·Kh·Kw) matrix applied at each output position:
+`tiles = ceil(nnz_blocks / RF)`, `multipliers = tiles·Br·Bc`, DSP blocks from the board's
+mode; `in_beats = ceil(input values / P)`, `out_beats = ceil(output values / P)`, compute
+`RF × output positions` cycles (MACs likewise × positions); network latency
 `Σ(in_beats + compute) + out_beats(last)`. Pooling, flattening and activations cost nothing
-here. For a Linear layer (one output position) these are the formulas of `codesign.hardware`.
+there (the hardware IR counts their engines). For a Linear layer (one output position) these
+are the formulas of `codesign.hardware`.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class DesignEstimate:
     reuse_factor: int
     est_cycles: int
     est_dsp: int
-    source: str  # "hardware IR" or "per-layer formulas (Conv2d)"
+    source: str  # "hardware IR" or "per-layer formulas"
 
     def value(self, metric: str) -> int:
         return self.est_cycles if metric == "cycles" else self.est_dsp
@@ -122,7 +123,7 @@ class CostModel:
         self.act_bits = act_bits
         self.balanced = balanced
         self.layers = geometry(model, input_shape)
-        self.linear_chain = self._lowers()
+        self.lowerable = self._lowers()
         self._cache: dict[tuple[int, ...], DesignEstimate] = {}
 
     def _lowers(self) -> bool:
@@ -148,7 +149,7 @@ class CostModel:
         """The default-rule design with each layer pruned to `sparsities[name]`."""
         nnz = self.nnz_blocks(sparsities)
         if nnz not in self._cache:
-            if self.linear_chain:
+            if self.lowerable:
                 self._cache[nnz] = self._from_ir(self._masked_copy(sparsities))
             else:
                 self._cache[nnz] = self._from_formulas(nnz)
@@ -156,7 +157,7 @@ class CostModel:
 
     def estimate_model(self, model: nn.Module) -> DesignEstimate:
         """The default-rule design of an already pruned model (zeros read at `block`)."""
-        if self.linear_chain:
+        if self.lowerable:
             return self._from_ir(model)
         counts = []
         for _, module in prunable_layers(model):
@@ -190,7 +191,7 @@ class CostModel:
         graph = tile(graph, reuse)
         cost = network_cost(graph, self.board)
         layers = []
-        for layer, geo in zip(graph.layers, self.layers, strict=True):
+        for layer, geo in zip(graph.matrix_layers, self.layers, strict=True):
             c = layer_cost(layer, self.board)
             layers.append(
                 LayerEstimate(
@@ -243,5 +244,5 @@ class CostModel:
             reuse,
             latency,
             sum(layer.est_dsp for layer in layers),
-            "per-layer formulas (Conv2d)",
+            "per-layer formulas",
         )

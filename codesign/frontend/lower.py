@@ -104,7 +104,9 @@ def lower(
             output = state.values[result]
             break
         if node.op == "get_attr":
-            raise ModelError(f"node {node.name!r} reads a parameter directly; supported: {SUPPORTED}")
+            raise ModelError(
+                f"node {node.name!r} reads a parameter directly; supported: {SUPPORTED}"
+            )
         module = modules.get(str(node.target)) if node.op == "call_module" else None
         state.values[node] = _lower_node(state, node, module, modules)
     if output is None or not any(isinstance(layer, Dense) for layer in state.layers):
@@ -270,11 +272,15 @@ def _activation(state: _Lowering, node: fx.Node, module: nn.Module | None, value
             "(optionally with a BatchNorm between)"
         )
     if leaky:
-        slope = (
-            module.negative_slope
-            if isinstance(module, nn.LeakyReLU)
-            else node.kwargs.get("negative_slope", node.args[1] if len(node.args) > 1 else 0.01)
-        )
+        slope: object = 0.01  # F.leaky_relu's default
+        if isinstance(module, nn.LeakyReLU):
+            slope = module.negative_slope
+        elif "negative_slope" in node.kwargs:
+            slope = node.kwargs["negative_slope"]
+        elif len(node.args) > 1:
+            slope = node.args[1]
+        if not isinstance(slope, (int, float)):
+            raise ModelError(f"LeakyReLU {node.name!r}: its slope must be a constant number")
         state.layers[index] = replace(layer, activation=Activation.LEAKY_RELU, alpha=float(slope))
     else:
         state.layers[index] = replace(layer, activation=Activation.RELU)
@@ -308,7 +314,9 @@ def _pool(
             "hardware flow pools without padding, in floor mode"
         )
     if len(value.shape) != 3:
-        raise ModelError(f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}")
+        raise ModelError(
+            f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}"
+        )
     channels, height, width = value.shape
     if kernel[0] > height or kernel[1] > width:
         raise ModelError(f"layer {source_name} ({kind}): window {kernel} larger than {value.shape}")

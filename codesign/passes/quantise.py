@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding, integer_bits_for
-from codesign.ir.graph import GRAPH_INPUT, Add, Dense, Graph, Layer, LayerFormats, Pool2d
+from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, Layer, LayerFormats, Pool2d
 from codesign.reference import float_forward
 
 OUTPUT_HEADROOM_BITS = 1
@@ -33,7 +33,9 @@ def quantise(
     network_input = np.asarray(calibration, dtype=np.float64)
     network_input = network_input.reshape(len(network_input), -1)
     values = {GRAPH_INPUT: network_input}
-    formats = {GRAPH_INPUT: FixedPoint(act_bits, integer_bits_for(float(np.abs(network_input).max())))}
+    formats = {
+        GRAPH_INPUT: FixedPoint(act_bits, integer_bits_for(float(np.abs(network_input).max())))
+    }
     layers: list[Layer] = []
     for layer in graph.layers:
         sources = graph.inputs_of(layer)
@@ -64,9 +66,7 @@ def _quantise_layer(
     layer: Dense, input_format: FixedPoint, output_format: FixedPoint, weight_bits: int
 ) -> Dense:
     weight_format = FixedPoint(weight_bits, integer_bits_for(float(np.abs(layer.weight).max())))
-    accum_width = (
-        input_format.width + weight_format.width + math.ceil(math.log2(layer.fan_in + 1))
-    )
+    accum_width = input_format.width + weight_format.width + math.ceil(math.log2(layer.fan_in + 1))
     accum_frac = input_format.frac + weight_format.frac
     accum_format = FixedPoint(
         accum_width, accum_width - accum_frac, rounding=Rounding.TRN, overflow=Overflow.WRAP

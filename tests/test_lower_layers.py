@@ -1,0 +1,200 @@
+"""Lowering Conv2d, pooling, BatchNorm, LeakyReLU and residual adds, checked against PyTorch.
+
+The quantised reference must follow the float model closely (8-bit weights, 16-bit
+activations), which checks the im2col order, the (C, H, W) flattening, the BatchNorm fold and
+the residual wiring together; the errors must name the layer and what is supported.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from codesign import reference
+from codesign.errors import ModelError
+from codesign.frontend.lower import lower
+from codesign.ir.graph import GRAPH_INPUT, Activation, Add, Conv2d, Pool2d, PoolMode
+from codesign.ir.serialize import graph_text, graph_to_files, load_graph
+from codesign.models import mnist_cnn
+from codesign.passes import compress, quantise, tile
+from tests._graphs import ResidualBlock, prune_model
+
+
+def quantised(model: nn.Module, shape: tuple[int, ...], seed: int = 0):  # type: ignore[no-untyped-def]
+    x = np.random.default_rng(seed).uniform(0.0, 1.0, size=(64, *shape)).astype(np.float32)
+    graph = tile(compress(quantise(lower(model, "net", shape, (1, 4)), x)), 2)
+    return graph, x
+
+
+def float_outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(x)).double().numpy()
+
+
+def test_mnist_cnn_lowers_to_conv_pool_and_dense() -> None:
+    graph = lower(mnist_cnn(), "mnist-cnn", (1, 28, 28), (1, 4))
+    kinds = [(layer.kind, layer.name) for layer in graph.layers]
+    assert kinds == [
+        ("conv2d", "conv1"),
+        ("pool2d", "pool1"),
+        ("conv2d", "conv2"),
+        ("pool2d", "pool2"),
+        ("dense", "fc"),
+    ]
+    conv2 = graph.layers[2]
+    assert isinstance(conv2, Conv2d)
+    assert conv2.shape == (16, 72) and conv2.positions == 196
+    assert (conv2.in_features, conv2.out_features) == (8 * 14 * 14, 16 * 14 * 14)
+    assert conv2.activation is Activation.RELU
+    pool = graph.layers[3]
+    assert isinstance(pool, Pool2d) and pool.mode is PoolMode.MAX
+    assert pool.out_features == 16 * 7 * 7 == graph.layers[4].in_features
+    assert graph.is_chain
+
+
+def test_cnn_reference_follows_pytorch() -> None:
+    torch.manual_seed(1)
+    model = prune_model(mnist_cnn(), 0.5, seed=1)
+    graph, x = quantised(model, (1, 28, 28))
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_strided_padded_conv_matches_pytorch_conv2d() -> None:
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=(1, 0)), nn.Flatten())
+    graph, x = quantised(model, (3, 7, 6))
+    conv = graph.layers[0]
+    assert isinstance(conv, Conv2d) and conv.out_shape == (5, 4, 5)
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_residual_block_folds_batch_norm_and_wires_the_skip() -> None:
+    torch.manual_seed(3)
+    model = prune_model(ResidualBlock(), 0.5, seed=3)
+    graph, x = quantised(model, (1, 8, 8))
+    assert [layer.kind for layer in graph.layers] == [
+        "conv2d",
+        "conv2d",
+        "conv2d",
+        "add",
+        "pool2d",
+        "dense",
+    ]
+    add = graph.layers[3]
+    assert isinstance(add, Add)
+    assert graph.inputs_of(add) == ("stem", "conv2")
+    assert add.activation is Activation.LEAKY_RELU and add.alpha == 0.125
+    assert graph.inputs_of(graph.layers[0]) == (GRAPH_INPUT,)
+    assert [c.name for c in graph.consumers_of("stem")] == ["conv1", "add"]
+    assert not graph.is_chain
+    # BatchNorm scaled the rows: pruned blocks stay pruned after the fold
+    conv2 = graph.layers[2]
+    assert isinstance(conv2, Conv2d)
+    original = model.conv2.weight.detach().numpy().reshape(8, -1)
+    assert np.array_equal(conv2.weight == 0, original == 0)
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+    # the IR round-trips through a project's design files
+    files = graph_to_files(graph)
+    assert b'"kind": "add"' in files["design.json"]
+
+
+def test_design_files_round_trip_every_layer_kind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    graph, x = quantised(prune_model(ResidualBlock(), 0.5, seed=4), (1, 8, 8))
+    for name, content in graph_to_files(graph).items():
+        (tmp_path / name).write_bytes(content)
+    loaded = load_graph(tmp_path)
+    assert graph_text(loaded) == graph_text(graph)
+    raw = reference.quantize_inputs(graph, x)
+    for a, b in zip(reference.run(graph, raw), reference.run(loaded, raw), strict=True):
+        assert np.array_equal(a.output, b.output)
+
+
+def test_leaky_relu_is_fused_with_its_slope() -> None:
+    model = nn.Sequential(
+        OrderedDict(fc1=nn.Linear(6, 8), act=nn.LeakyReLU(0.2), fc2=nn.Linear(8, 3))
+    )
+    graph, x = quantised(model, (6,))
+    assert graph.layers[0].activation is Activation.LEAKY_RELU
+    assert graph.layers[0].alpha == pytest.approx(0.2)
+    got = reference.predict(graph, x)
+    expected = float_outputs(model, x)
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_average_pool_of_a_power_of_two_window_is_exact() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.AvgPool2d(2))
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    graph, _ = quantised(model, (1, 4, 4))
+    raw = np.arange(16, dtype=np.int64).reshape(1, 16) * 4
+    traces = reference.run(graph, raw)
+    conv_out = traces[0].output.reshape(2, 4, 4)
+    pooled = traces[1].output.reshape(2, 2, 2)
+    windows = conv_out.reshape(2, 2, 2, 2, 2).transpose(0, 1, 3, 2, 4).reshape(2, 2, 2, 4)
+    assert np.array_equal(pooled, windows.sum(axis=-1) // 4)
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "message"),
+    [
+        (nn.Sequential(nn.Conv2d(2, 4, 3, dilation=2)), (2, 8, 8), r"dilation=\(2, 2\)"),
+        (nn.Sequential(nn.MaxPool2d(2, padding=1)), (1, 8, 8), "padding=1 is not supported"),
+        (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.BatchNorm1d(4)), (4,), "BatchNorm"),
+        (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(4, 2)), (1, 8, 8), "flatten it first"),
+    ],
+)
+def test_unsupported_configurations_are_named(
+    model: nn.Module, shape: tuple[int, ...], message: str
+) -> None:
+    with pytest.raises(ModelError, match=message):
+        lower(model, "m", shape, (1, 4))
+
+
+def test_add_of_a_constant_and_of_a_forked_activation_are_refused() -> None:
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) + 1.0
+
+    with pytest.raises(ModelError, match="only the sum of two layer outputs"):
+        lower(Scaled(), "m", (4,), (1, 4))
+
+    class Forked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = nn.Linear(4, 4)
+            self.fc2 = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.fc1(x)
+            return torch.relu(y) + self.fc2(y)
+
+    with pytest.raises(ModelError, match="also used elsewhere"):
+        lower(Forked(), "m", (4,), (1, 4))
+
+
+def test_residual_on_the_network_input() -> None:
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) + x
+
+    graph = lower(Residual(), "res", (8,), (1, 4))
+    assert graph.inputs_of(graph.layers[-1]) == ("fc", GRAPH_INPUT)
