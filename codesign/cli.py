@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--board", default=DEFAULT_BOARD)
     gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
     gen.add_argument("--reuse", help="RF for all layers, or name=RF,... (default: smallest fit)")
+    gen.add_argument(
+        "--precision",
+        help="per-layer formats, e.g. fc1.output=s16.10:TRN:WRAP,weight=s6.5,conv2.accum=24 "
+        "(default: calibrated; see codesign/precision.py)",
+    )
     gen.add_argument("--vectors", type=int, default=32, help="test vectors (default 32)")
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--force", action="store_true", help="replace a non-empty --out")
@@ -246,10 +251,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from codesign.flow import GenerateRequest, check_supported, generate, load_pruned
     from codesign.models import BUILTIN_MODELS, load_model, train_builtin
     from codesign.options import parse_reuse, resolve_block
+    from codesign.precision import parse_precision
 
     check_output_dir(args.out, args.force)
     board = load_board(args.board)  # option errors before any training
     reuse = parse_reuse(args.reuse)
+    precision = parse_precision(args.precision)
     if args.block is not None:
         resolve_block(args.block, board, max(args.weight_bits, args.act_bits))
     block = args.block
@@ -288,6 +295,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             reuse=reuse,
             weight_bits=args.weight_bits,
             act_bits=args.act_bits,
+            precision=precision,
             n_vectors=args.vectors,
             force=args.force,
             dense_accuracy=dense_accuracy,

@@ -37,6 +37,7 @@ from codesign.ir.serialize import graph_text, graph_to_files
 from codesign.models import accuracy
 from codesign.options import resolve_block
 from codesign.passes import compress, quantise, tile
+from codesign.precision import Precision
 from codesign.vectors import vector_files
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class GenerateRequest:
     reuse: int | dict[str, int] | None = None
     weight_bits: int = 8
     act_bits: int = 16
+    precision: Precision | None = None  # per-layer format overrides (codesign.precision)
     n_vectors: int = DEFAULT_VECTORS
     force: bool = False
     dense_accuracy: float | None = None
@@ -81,7 +83,9 @@ def generate(request: GenerateRequest) -> dict[str, object]:
 
     graph = lower(request.model, request.model_name, input_shape, block)
     steps: list[Callable[[Graph], Graph]] = [
-        lambda g: quantise(g, calibration, request.weight_bits, request.act_bits),
+        lambda g: quantise(
+            g, calibration, request.weight_bits, request.act_bits, request.precision
+        ),
         compress,
         lambda g: tile(g, _reuse_for(g, request)),
     ]

@@ -4,7 +4,8 @@ C simulation and RTL simulation are compared bit for bit against what this modul
 Every layer is defined here on raw integers; the kernels implement exactly these steps:
 
   Dense / Conv2d  accum = W·x + bias (exact; for Conv2d on every im2col patch, zero padding),
-                  then the activation, then the cast to the output format;
+                  wrapped to the accumulator's width (AC_WRAP: a no-op unless --precision
+                  narrows it), then the activation, then the cast to the output format;
   activation      ReLU: max(accum, 0). LeakyReLU: accum < 0 ? accum·alpha_raw :
                   accum << ALPHA_FRAC (ALPHA_FRAC more fraction bits either way);
   Pool2d          max: the window's largest raw value (same format); avg: the window sum
@@ -54,6 +55,7 @@ class LayerTrace:
     accum: RawArray
     output: RawArray
     saturated: int
+    accum_overflows: int = 0  # accumulator values that wrapped (a --precision accum width)
 
 
 def activate(
@@ -97,9 +99,11 @@ def dense_forward(layer: Dense, x_raw: RawArray) -> LayerTrace:
     else:
         # acc has frac = input.frac + weight.frac; products and sums are exact in int64.
         accum = x_raw.astype(np.int64) @ weight.T + layer.bias_raw
+    # The accumulator wraps (AC_WRAP); the exact sum wraps the same as every partial sum.
+    accum, wrapped = formats.accum.cast(accum, formats.accum)
     activated, frac = activate(accum, layer.activation, layer.alpha, formats.accum.frac)
     output, saturated = _cast(formats.output, activated, frac)
-    return LayerTrace(layer.name, accum, output, saturated)
+    return LayerTrace(layer.name, accum, output, saturated, wrapped)
 
 
 def pool_windows(layer: Pool2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:

@@ -19,17 +19,30 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
+from codesign.errors import CodesignError
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding, integer_bits_for
 from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, Layer, LayerFormats, Pool2d
+from codesign.precision import Precision, check_layer_names, spec_for
 from codesign.reference import float_forward
 
 OUTPUT_HEADROOM_BITS = 1
 
 
 def quantise(
-    graph: Graph, calibration: npt.ArrayLike, weight_bits: int = 8, act_bits: int = 16
+    graph: Graph,
+    calibration: npt.ArrayLike,
+    weight_bits: int = 8,
+    act_bits: int = 16,
+    precision: Precision | None = None,
 ) -> Graph:
-    """Return `graph` with formats on every layer and raw weights and biases where it has them."""
+    """Return `graph` with formats on every layer and raw weights and biases where it has them.
+
+    `precision` (codesign.precision) overrides calibrated formats per layer.
+    """
+    precision = precision or {}
+    check_layer_names(
+        precision, {n for layer in graph.layers for n in (layer.name, layer.source_name)}
+    )
     network_input = np.asarray(calibration, dtype=np.float64)
     network_input = network_input.reshape(len(network_input), -1)
     values = {GRAPH_INPUT: network_input}
@@ -45,12 +58,19 @@ def quantise(
             act_bits,
             integer_bits_for(float(np.abs(output).max()), headroom=OUTPUT_HEADROOM_BITS),
         )
+        names = (layer.name, layer.source_name)
+        if isinstance(layer, Pool2d):
+            calibrated = formats[sources[0]]  # pooling keeps its input's range
+        override = spec_for(precision, names, "output")
+        if override is not None:
+            calibrated = override.resolve(calibrated)
         quantised: Layer
         if isinstance(layer, Dense):
-            quantised = _quantise_layer(layer, formats[sources[0]], calibrated, weight_bits)
+            quantised = _quantise_layer(
+                layer, formats[sources[0]], calibrated, weight_bits, precision
+            )
         elif isinstance(layer, Pool2d):
-            source = formats[sources[0]]
-            quantised = replace(layer, input_format=source, output_format=source)
+            quantised = replace(layer, input_format=formats[sources[0]], output_format=calibrated)
         else:
             quantised = replace(
                 layer,
@@ -63,16 +83,35 @@ def quantise(
 
 
 def _quantise_layer(
-    layer: Dense, input_format: FixedPoint, output_format: FixedPoint, weight_bits: int
+    layer: Dense,
+    input_format: FixedPoint,
+    output_format: FixedPoint,
+    weight_bits: int,
+    precision: Precision,
 ) -> Dense:
+    names = (layer.name, layer.source_name)
     weight_format = FixedPoint(weight_bits, integer_bits_for(float(np.abs(layer.weight).max())))
+    weight_spec = spec_for(precision, names, "weight")
+    if weight_spec is not None:
+        weight_format = weight_spec.resolve(weight_format)
     accum_width = input_format.width + weight_format.width + math.ceil(math.log2(layer.fan_in + 1))
     accum_frac = input_format.frac + weight_format.frac
+    accum_spec = spec_for(precision, names, "accum")
+    if accum_spec is not None:
+        if accum_spec.frac is not None and accum_spec.frac != accum_frac:
+            raise CodesignError(
+                f"--precision: layer {layer.source_name} accumulates with {accum_frac} fraction "
+                f"bits (input {input_format.frac} + weight {weight_format.frac}), not "
+                f"{accum_spec.frac}; give the accumulator's width alone"
+            )
+        if accum_spec.width < 2:
+            raise CodesignError(f"--precision: layer {layer.source_name}: accumulator too narrow")
+        accum_width = accum_spec.width
     accum_format = FixedPoint(
         accum_width, accum_width - accum_frac, rounding=Rounding.TRN, overflow=Overflow.WRAP
     )
     # One bit narrower than the accumulator: |bias| < 2**(W-2) and |sum of products| <= 2**(W-2),
-    # so the accumulator cannot overflow whatever the data.
+    # so the accumulator cannot overflow whatever the data (unless --precision narrows it).
     bias_format = FixedPoint(accum_width - 1, accum_width - 1 - accum_frac)
     weight_raw, _ = weight_format.quantize(layer.weight)
     # A weight pruned to zero stays exactly zero; rounding cannot revive it.
