@@ -306,23 +306,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+_KINDS = {"dense": "linear", "conv2d": "conv", "pool2d": "pool", "add": "add"}
+
+
 def _print_generated(report: dict[str, Any], out: Path) -> None:
     totals = report["totals"]
     board = f"{report['board']} ({report['part']}, {report['clock_mhz']:.0f} MHz)"
     print(f"{report['model']} on {board}")
     print(
-        f"{'layer':12} {'shape':>9} {'block':>5} {'sparsity':>8} {'RF':>4} {'mults':>6} "
-        f"{'DSP':>5} {'cycles':>7} {'II':>5}"
+        f"{'layer':12} {'kind':6} {'shape':>9} {'block':>5} {'sparsity':>8} {'RF':>4} "
+        f"{'mults':>6} {'DSP':>5} {'cycles':>7} {'II':>5}"
     )
     for layer in report["layers"]:
+        block = "x".join(map(str, layer["block"])) if "block" in layer else "-"
+        sparsity = f"{layer['sparsity']:8.3f}" if "sparsity" in layer else f"{'-':>8}"
+        reuse = layer["reuse_factor"] if layer["multipliers"] else "-"
         print(
-            f"{layer['name']:12} {'x'.join(map(str, layer['shape'])):>9} "
-            f"{'x'.join(map(str, layer['block'])):>5} {layer['sparsity']:8.3f} "
-            f"{layer['reuse_factor']:4} {layer['multipliers']:6} {layer['est_dsp']:5} "
+            f"{layer['name']:12} {_KINDS.get(layer['kind'], layer['kind']):6} "
+            f"{'x'.join(map(str, layer['shape'])):>9} {block:>5} {sparsity} "
+            f"{reuse:>4} {layer['multipliers']:6} {layer['est_dsp']:5} "
             f"{layer['est_cycles']:7} {layer['est_ii']:5}"
         )
     print(
-        f"{'network':12} {'':>9} {'':>5} {totals['sparsity']:8.3f} {'':>4} "
+        f"{'network':12} {'':6} {'':>9} {'':>5} {totals['sparsity']:8.3f} {'':>4} "
         f"{totals['multipliers']:6} {totals['est_dsp']:5} {totals['est_cycles']:7} "
         f"{totals['est_ii']:5}   ({totals['est_dsp']}/{totals['board_dsp']} DSP blocks, "
         f"{totals['est_latency_us']} us)"

@@ -7,7 +7,7 @@ Built-ins (design.md §7), split with a fixed seed so every run sees the same te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,14 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def reshaped(self, input_shape: tuple[int, ...]) -> Dataset:
+        """The same samples viewed as `input_shape` (digits' 64 values as 1×8×8)."""
+        return replace(
+            self,
+            x_train=self.x_train.reshape(len(self.x_train), *input_shape),
+            x_test=self.x_test.reshape(len(self.x_test), *input_shape),
+        )
 
     @property
     def num_classes(self) -> int:

@@ -77,6 +77,8 @@ def generate(request: GenerateRequest) -> dict[str, object]:
     """Lower, quantise, compress, tile and emit a project; return its report.json content."""
     check_output_dir(request.out_dir, request.force)
     input_shape = _input_shape(request)
+    if request.dataset is not None and request.dataset.input_shape != input_shape:
+        request = replace(request, dataset=request.dataset.reshaped(input_shape))
     operand_bits = max(request.weight_bits, request.act_bits)
     block = resolve_block(request.block, request.board, operand_bits)
     calibration, vectors = _calibration_and_vectors(request, input_shape)
@@ -133,11 +135,15 @@ def _emit(graph: Graph, board: Board) -> BuildPlan:
 def _input_shape(request: GenerateRequest) -> tuple[int, ...]:
     if request.dataset is not None:
         shape = request.dataset.input_shape
-        if request.input_shape is not None and tuple(request.input_shape) != shape:
+        if request.input_shape is None:
+            return shape
+        # the same values in another shape (digits' 64 features as 1×8×8) are taken as given
+        if int(np.prod(request.input_shape)) != int(np.prod(shape)):
             raise CodesignError(
-                f"--input-shape {request.input_shape} disagrees with the dataset's {shape}"
+                f"--input-shape {request.input_shape} disagrees with the dataset's {shape} "
+                "(a different number of values)"
             )
-        return shape
+        return tuple(request.input_shape)
     if request.input_shape is None:
         raise CodesignError("without --dataset the model's --input-shape must be given")
     return tuple(request.input_shape)

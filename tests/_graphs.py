@@ -21,31 +21,9 @@ from codesign.frontend.prune import as_matrix, balanced_block_mask
 from codesign.ir import Graph
 from codesign.models import mnist_cnn
 from codesign.passes import compress, quantise, tile
+from tests.fixtures.models.resblock import ResidualBlock
 
 BLOCK = (1, 4)
-
-
-class ResidualBlock(nn.Module):
-    """conv-bn-relu, conv-bn, + skip, LeakyReLU, avg-pool, linear: a ResNet basic block."""
-
-    def __init__(self, channels: int = 8, classes: int = 10) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(1, channels, 3, padding=1)
-        self.stem_bn = nn.BatchNorm2d(channels)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.act = nn.LeakyReLU(0.125)
-        self.pool = nn.AvgPool2d(2)
-        self.fc = nn.Linear(channels * 4 * 4, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.stem_bn(self.stem(x)))
-        y = torch.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        x = self.act(x + y)
-        return self.fc(torch.flatten(self.pool(x), 1))
 
 
 def prune_model(model: nn.Module, sparsity: float, seed: int) -> nn.Module:
@@ -127,3 +105,34 @@ def small_cnn_graph(
     model = prune_model(model, sparsity, seed)
     calibration, test = _digits()
     return _build(model, "small_cnn", (1, 8, 8), test[:vectors], calibration, reuse)
+
+
+class MixedNet(nn.Module):
+    """What the other graphs leave out: an Add reading the network input (no activation),
+    a Conv2d with LeakyReLU and unequal kernel, stride and padding, max pooling over negative
+    values with a non-square window, and a Linear with LeakyReLU."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.pre = nn.Conv2d(1, 1, 3, padding=1)
+        self.conv = nn.Conv2d(1, 4, (3, 2), stride=(1, 2), padding=(1, 0))
+        self.conv_act = nn.LeakyReLU(0.1)
+        self.pool = nn.MaxPool2d((2, 1))
+        self.fc1 = nn.Linear(4 * 4 * 4, 16)
+        self.fc1_act = nn.LeakyReLU(0.3)
+        self.fc2 = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x + self.pre(x)
+        y = self.pool(self.conv_act(self.conv(y)))
+        return self.fc2(self.fc1_act(self.fc1(torch.flatten(y, 1))))
+
+
+def mixed_graph(
+    reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
+) -> tuple[Graph, np.ndarray]:
+    """`MixedNet` on 8×8 digits, pruned; graph and test images."""
+    torch.manual_seed(seed)
+    model = prune_model(MixedNet(), sparsity, seed)
+    calibration, test = _digits()
+    return _build(model, "mixed_net", (1, 8, 8), test[:vectors], calibration, reuse)
