@@ -364,7 +364,15 @@ def cmd_csim(args: argparse.Namespace) -> int:
     result = csim(args.project)
     for layer in result["layers"]:
         status = "bit-exact" if layer["outputs_match"] else f"{layer['mismatches']} mismatches"
-        print(f"  {layer['name']:12} {status}")
+        overflow = [
+            f"{layer[key]} {what}"
+            for key, what in (
+                ("overflows", "outputs overflowed"),
+                ("accum_overflows", "sums wrapped"),
+            )
+            if layer.get(key)
+        ]
+        print(f"  {layer['name']:12} {status}" + (f"  ({', '.join(overflow)})" if overflow else ""))
     print(
         f"C simulation of {result['n_vectors']} vectors: "
         f"{'bit-exact' if result['outputs_match'] else 'MISMATCH'} to the reference; "

@@ -2,22 +2,31 @@
 
 Each case is one g++ build; together they cover RF 1 and RF > 1, 1x4 and 2x2 blocks, dimensions
 not divisible by the block, an empty block-row, an all-zero layer, idle tile slots, a 41-bit
-accumulator and no activation on the last layer. The instrumented build also counts the
-products: exactly nnz_blocks·Br·Bc per layer and vector, so pruned blocks cost none.
+accumulator and no activation on the last layer; and, on real images, the pruned mnist-cnn
+(conv-pool-conv-pool-linear), a residual block (conv + BN + ReLU, an add with LeakyReLU,
+average pooling) and a graph with an add reading the network input, LeakyReLU in a Conv2d and
+a Dense layer, unequal kernel, stride and padding, and max pooling over negative values, at
+RF 1 and at time-multiplexed RFs. The instrumented build also counts the products: exactly
+nnz_blocks·Br·Bc (× output positions for a Conv2d) per layer and vector, none for pooling and
+adds, so pruned blocks cost none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _graphs import mixed_graph, mnist_cnn_graph, residual_graph
 from _hls_cases import block_sparse, build_graph, dense, mlp, write_project
 
+from codesign import reference
 from codesign.boards import Board, load_board
 from codesign.errors import ToolError
-from codesign.ir import Graph
+from codesign.ir import FixedPoint, Graph, Overflow
+from codesign.ir.graph import Dense
 from codesign.sim.csim import SCHEMA, csim_output_dir, run_csim
 from codesign.vectors import parse_rows
 
@@ -33,6 +42,7 @@ CSIM_KEYS = {
     "build_seconds",
     "run_seconds",
 }
+LAYER_KEYS = {"name", "outputs_match", "mismatches", "overflows"}
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +119,80 @@ def test_csim_is_bit_exact_and_computes_kept_blocks_only(
     assert result["saturated_fraction"] < 0.01
     assert result["build_seconds"] > 0 and result["run_seconds"] > 0
 
+    check_macs(graph, project, len(x))
+
+
+def expected_macs(graph: Graph) -> list[int]:
+    """Products per vector: every kept block whole, at every output position; none else."""
+    return [
+        layer.require_csr().nnz_blocks * layer.block[0] * layer.block[1] * layer.positions
+        if isinstance(layer, Dense)
+        else 0
+        for layer in graph.layers
+    ]
+
+
+def check_macs(graph: Graph, project: Path, n_vectors: int) -> None:
     macs = parse_rows((csim_output_dir(project) / "macs.txt").read_text())
-    expected = [layer.csr.nnz_blocks * layer.block[0] * layer.block[1] for layer in graph.layers]  # type: ignore[union-attr]
-    assert macs.shape == (len(x), len(graph.layers) + 1)
+    expected = expected_macs(graph)
+    assert macs.shape == (n_vectors, len(graph.layers) + 1)
     assert (macs[:, :-1] == expected).all()
     assert (macs[:, -1] == sum(expected)).all()  # the component computes the same products
+
+
+CONV_CASES: dict[str, Callable[[], tuple[Graph, np.ndarray]]] = {
+    "mnist_cnn-rf1": lambda: mnist_cnn_graph(reuse=1),
+    "mnist_cnn-rf4": lambda: mnist_cnn_graph(reuse=4),
+    "resblock-rf1": lambda: residual_graph(reuse=1),
+    "resblock-rf4": lambda: residual_graph(reuse=4),
+    "mixed-rf3": lambda: mixed_graph(reuse=3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_and_residual_graphs_are_bit_exact(
+    case: str, toolchain: None, board: Board, tmp_path: Path
+) -> None:
+    graph, x = CONV_CASES[case]()
+    kinds = {layer.kind for layer in graph.layers}
+    assert "conv2d" in kinds and "pool2d" in kinds
+    project = write_project(graph, x, board, tmp_path / case)
+
+    result = run_csim(project, count_macs=True)
+
+    assert result["outputs_match"] is True, result.get("first_mismatch")
+    assert set(result) == CSIM_KEYS and result["n_vectors"] == len(x)
+    assert [entry["name"] for entry in result["layers"]] == [layer.name for layer in graph.layers]
+    for entry in result["layers"]:
+        assert set(entry) == LAYER_KEYS
+        assert entry["outputs_match"] and entry["mismatches"] == 0 and entry["overflows"] == 0
+    assert result["nonzero_output_fraction"] >= 0.5
+    assert result["saturated_fraction"] < 0.01
+    check_macs(graph, project, len(x))
+    if case.startswith("mnist_cnn"):  # 784 positions x 24 kept 1x4 blocks in conv1
+        assert expected_macs(graph)[0] == 784 * 24 * 4
+
+
+@pytest.mark.parametrize("overflow", [Overflow.SAT, Overflow.WRAP])
+def test_saturated_and_wrapped_outputs_are_counted_and_bit_exact(
+    overflow: Overflow, toolchain: None, board: Board, tmp_path: Path
+) -> None:
+    """The last layer's output narrowed to s6.7 (values in [-0.25, 0.25)): many overflow."""
+    graph, x = mixed_graph(reuse=2)
+    last = graph.layers[-1]
+    assert isinstance(last, Dense) and last.formats is not None
+    narrow = FixedPoint(6, -1, overflow=overflow)
+    layers = (*graph.layers[:-1], replace(last, formats=replace(last.formats, output=narrow)))
+    graph = replace(graph, layers=layers)
+    project = write_project(graph, x, board, tmp_path / "project")
+
+    result = run_csim(project)
+
+    assert result["outputs_match"] is True, result.get("first_mismatch")
+    traces = reference.run(graph, reference.quantize_inputs(graph, x))
+    assert [entry["overflows"] for entry in result["layers"]] == [t.saturated for t in traces]
+    assert result["layers"][-1]["overflows"] > 0
+    assert all(entry["overflows"] == 0 for entry in result["layers"][:-1])
 
 
 def test_csim_reports_the_first_mismatch(toolchain: None, board: Board, tmp_path: Path) -> None:
@@ -128,8 +207,9 @@ def test_csim_reports_the_first_mismatch(toolchain: None, board: Board, tmp_path
     result = run_csim(project, rebuild=False)
 
     assert result["outputs_match"] is False
-    assert result["layers"][0] == {"name": "fc1", "outputs_match": True, "mismatches": 0}
-    assert result["layers"][1] == {"name": "fc2", "outputs_match": False, "mismatches": 1}
+    fc1, fc2 = result["layers"]
+    assert fc1 == {"name": "fc1", "outputs_match": True, "mismatches": 0, "overflows": 0}
+    assert fc2 == {"name": "fc2", "outputs_match": False, "mismatches": 1, "overflows": 0}
     assert result["first_mismatch"] == {
         "layer": "fc2",
         "vector": 3,

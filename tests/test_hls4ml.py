@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _graphs import residual_graph
 from _hls_cases import block_sparse, build_graph, dense, mlp, write_project
 
 from codesign import reference, vectors
 from codesign.baseline import hls4ml_dense, hls4ml_sparse
 from codesign.boards import Board, load_board
 from codesign.cli import main
-from codesign.ir import FixedPoint, Graph
+from codesign.errors import CodesignError
+from codesign.ir import Activation, FixedPoint, Graph
 from codesign.ir.fixed import Overflow, Rounding
 from codesign.sim.csim import csim_output_dir, run_csim
 
@@ -154,3 +157,26 @@ def test_our_sparse_kernel_inside_hls4ml_predicts_our_outputs(
     assert header.is_file()
     source = (tmp_path / "hls4ml_sparse" / "firmware" / "myproject.cpp").read_text()
     assert source.count("nnet::block_sparse_dense<") == 2
+
+
+def test_baselines_refuse_layers_they_do_not_map(
+    board: Board, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hls4ml baselines stay Dense-only: a Conv2d (or pooling, an add, a LeakyReLU) is a
+    clear error before anything is built, not a wrong network."""
+    graph, x = residual_graph(reuse=1)
+    unsupported = "layer 'stem' (stem) is a conv2d layer"
+    with pytest.raises(CodesignError, match=re.escape(unsupported)):
+        hls4ml_dense.convert(graph, tmp_path / "dense")
+    with pytest.raises(CodesignError, match=re.escape(unsupported)):
+        hls4ml_sparse.convert_sparse(graph, tmp_path / "sparse")
+    project = write_project(graph, x, board, tmp_path / "project")
+    assert main(["baseline", str(project)]) == 2
+    assert unsupported in capsys.readouterr().err
+    assert not (project / "hls4ml").exists() and not (project / "hls" / "build").exists()
+
+    leaky, _ = mlp(4, [16, 12, 5], 1)
+    first = replace(leaky.layers[0], activation=Activation.LEAKY_RELU, alpha=0.1)
+    leaky = replace(leaky, layers=(first, *leaky.layers[1:]))
+    with pytest.raises(CodesignError, match="layer 'fc1' .* has leaky_relu"):
+        hls4ml_dense.convert(leaky, tmp_path / "leaky")

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _graphs import mixed_graph, residual_graph
 from _hls_cases import block_sparse, build_graph, dense, mlp
 
 from codesign.boards import Board, load_board
 from codesign.emit.hls import emit_hls
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.ir import FixedPoint, Graph
+from codesign.ir.graph import ALPHA_FRAC, Add, Conv2d, Pool2d, alpha_raw
 from codesign.ir.serialize import graph_to_files, load_graph
 from codesign.sim.tools import ac_types_include
 
@@ -226,3 +228,160 @@ def test_format_chain_must_hold(graph: Graph, board: Board) -> None:
     layers = (graph.layers[0], replace(second, formats=wider), graph.layers[2])
     with pytest.raises(ValueError, match="input format"):
         emit_hls(replace(graph, layers=layers), board)
+
+
+# --- Conv2d, Pool2d, Add, LeakyReLU ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resblock() -> Graph:
+    """stem conv, conv1, conv2, add(stem, conv2) with LeakyReLU, avg pool, fc; RF 2."""
+    return residual_graph(reuse=2)[0]
+
+
+@pytest.fixture(scope="module")
+def mixed() -> Graph:
+    """pre conv, add(<input>, pre), conv (3x2, stride 1x2, LeakyReLU), max pool 2x1, fc1 with
+    LeakyReLU, fc2; RF 1."""
+    return mixed_graph(reuse=1)[0]
+
+
+def test_one_header_per_layer_of_every_kind(resblock: Graph, board: Board) -> None:
+    plan = emit_hls(resblock, board)
+    headers = sorted(path for path in plan.files if path.startswith("hls/layers/"))
+    assert headers == sorted(f"hls/layers/{layer.name}.h" for layer in resblock.layers)
+    assert "average pooling 2x2" in text(plan, "hls/layers/pool.h")
+    assert "y = act(a + b)" in text(plan, "hls/layers/add.h")
+
+
+def test_conv_kernel_runs_the_tile_schedule_at_every_position(
+    resblock: Graph, board: Board
+) -> None:
+    plan = emit_hls(resblock, board)
+    conv = resblock.layers[1]
+    assert isinstance(conv, Conv2d) and conv.csr is not None and conv.tiling is not None
+    g = conv.conv
+    source = text(plan, f"hls/layers/{conv.name}.h")
+    nnz, (br, bc) = conv.csr.nnz_blocks, conv.block
+    assert nnz < conv.csr.grid[0] * conv.csr.grid[1]  # something is pruned
+    assert f"{conv.name}_weights[{nnz}][{br}][{bc}]" in source
+    weights = [int(v) for v in numbers(array_body(source, f"{conv.name}_weights"))]
+    assert weights == conv.csr.blocks.ravel().tolist()
+    assert source.count(" * x_padded[") == 1  # one product statement, in the tile schedule
+    assert f"cycle < {conv.tiling.reuse_factor}" in source
+    assert f"tile < {conv.tiling.tiles}" in source
+    assert f"position < {g.positions}" in source
+    # The patch: (channel, kernel row, kernel column) order, zero outside the input.
+    assert f"x_padded[(c * {g.kernel[0]} + i) * {g.kernel[1]} + j]" in source
+    assert f"row >= 0 && row < {g.in_height} && col >= 0 && col < {g.in_width}" in source
+    assert f"- {g.padding[0]};" in source and f"* {g.stride[1]} - {g.padding[1]};" in source
+    # Outputs in (channel, row, column) order; ReLU, then the cast.
+    assert f"y[r * {g.positions} + position] = acc[r] < 0 ?" in source
+
+
+def test_leaky_relu_multiplies_by_the_raw_alpha(mixed: Graph, board: Board) -> None:
+    plan = emit_hls(mixed, board)
+    types = text(plan, "hls/mixed_net_types.h")
+    for name, alpha in (("conv", 0.1), ("fc1", 0.3)):
+        raw = alpha_raw(alpha)
+        bits = raw.bit_length() + 1
+        source = text(plan, f"hls/layers/{name}.h")
+        assert f"codesign_from_raw<{name}_alpha_t>({raw});" in source
+        assert f"codesign_leaky_relu<{name}_output_t>(acc[r], {name}_alpha)" in source
+        assert f"ac_fixed<{bits}, {bits - ALPHA_FRAC}, true, AC_TRN, AC_WRAP> {name}_alpha_t;" in (
+            types
+        )
+    assert "_alpha" not in text(plan, "hls/layers/fc2.h")  # no activation
+    assert "y[r] = acc[r];" in text(plan, "hls/layers/fc2.h")
+
+
+def test_conv_patch_padded_to_whole_blocks(mixed: Graph, board: Board) -> None:
+    conv = mixed.layers[2]
+    assert isinstance(conv, Conv2d) and conv.conv.patch == 6 and conv.block == (1, 4)
+    source = text(emit_hls(mixed, board), "hls/layers/conv.h")
+    assert "x_padded[8]" in source and "for (int k = 6; k < 8; ++k)" in source
+    assert "(position % 4) * 2 - 0;" in source  # stride 2, no padding across columns
+
+
+def test_pool_kernels(mixed: Graph, resblock: Graph, board: Board) -> None:
+    max_pool = text(emit_hls(mixed, board), "hls/layers/pool.h")
+    assert "if (value > best)" in max_pool and "= best;" in max_pool
+    assert "out_row < 4" in max_pool and "i < 2" in max_pool and "j < 1" in max_pool
+    assert "reciprocal" not in max_pool
+    pool = resblock.layers[4]
+    assert isinstance(pool, Pool2d)
+    plan = emit_hls(resblock, board)
+    average = text(plan, "hls/layers/pool.h")
+    assert "codesign_from_raw<pool_reciprocal_t>(16384);" in average  # 2^16 / 4
+    assert "= sum * reciprocal;" in average
+    types = text(plan, "hls/resblock_types.h")
+    # The sum of 4 values of s16.13 needs two more integer bits; 1/4 is u15.16.
+    assert "typedef ac_fixed<18, 5, true, AC_TRN, AC_WRAP> pool_sum_t;" in types
+    assert "typedef ac_fixed<15, -1, false, AC_TRN, AC_WRAP> pool_reciprocal_t;" in types
+
+
+def test_add_sums_exactly_then_activates(resblock: Graph, board: Board) -> None:
+    add = resblock.layers[3]
+    assert isinstance(add, Add)
+    a, b = add.require_input_formats()
+    plan = emit_hls(resblock, board)
+    source = text(plan, "hls/layers/add.h")
+    assert "void add(const add_a_t a[512], const add_b_t b[512], add_output_t y[512])" in source
+    assert "total += b[i];" in source
+    assert "y[i] = codesign_leaky_relu<add_output_t>(total, add_alpha);" in source
+    frac, integer = max(a.frac, b.frac), max(a.integer, b.integer) + 1
+    types = text(plan, "hls/resblock_types.h")
+    assert f"typedef ac_fixed<{integer + frac}, {integer}, true, AC_TRN, AC_WRAP> add_sum_t;" in (
+        types
+    )
+    assert f"typedef {a.cpp_type()} add_a_t;" in types
+    assert f"typedef {b.cpp_type()} add_b_t;" in types
+
+
+def test_component_wires_the_dag(resblock: Graph, mixed: Graph, board: Board) -> None:
+    plan = emit_hls(resblock, board)
+    calls = re.findall(r"::(\w+)\(([^)]*)\);", text(plan, "hls/resblock.cpp"))
+    assert calls == [
+        ("stem", "input.data, stem_out"),
+        ("conv1", "stem_out, conv1_out"),
+        ("conv2", "conv1_out, conv2_out"),
+        ("add", "stem_out, conv2_out, add_out"),
+        ("pool", "add_out, pool_out"),
+        ("fc", "pool_out, output.data"),
+    ]
+    testbench = text(plan, "hls/tb_resblock.cpp")
+    assert "::add(stem_out, conv2_out, add_out);" in testbench
+    for layer in resblock.layers:
+        assert f'"/layers/{layer.name}.txt"' in testbench
+    # The busiest layer reuses its tiles at 64 positions for 2 cycles each.
+    assert "hls_component_ii(128)" in text(plan, "hls/resblock.h")
+    header = text(emit_hls(mixed, board), "hls/mixed_net.h")
+    assert "stem_input_t" not in header and "pre_input_t data[64];" in header
+    source = text(emit_hls(mixed, board), "hls/mixed_net.cpp")
+    assert "::add(input.data, pre_out, add_out);" in source  # the add reads the network input
+
+
+def test_add_input_format_must_match_its_producer(resblock: Graph, board: Board) -> None:
+    add = resblock.layers[3]
+    assert isinstance(add, Add) and add.input_formats is not None
+    wrong = (add.input_formats[0], FixedPoint(16, 4))
+    layers = (*resblock.layers[:3], replace(add, input_formats=wrong), *resblock.layers[4:])
+    with pytest.raises(ValueError, match="add: input format s16.12 differs .* layer conv2"):
+        emit_hls(replace(resblock, layers=layers), board)
+
+
+@pytest.mark.parametrize("index", [3, 4])
+def test_unsafe_pool_and_add_names_are_refused(resblock: Graph, board: Board, index: int) -> None:
+    layers = list(resblock.layers)
+    layers[index] = replace(layers[index], name="int")
+    with pytest.raises(ValueError, match="safe_identifier"):
+        emit_hls(replace(resblock, layers=tuple(layers)), board)
+
+
+def test_conv_output_is_deterministic_and_survives_serialisation(
+    resblock: Graph, board: Board, tmp_path: Path
+) -> None:
+    plan = emit_hls(resblock, board)
+    assert emit_hls(resblock, board).files == plan.files
+    write_plan(BuildPlan(graph_to_files(resblock)), tmp_path / "project")
+    assert emit_hls(load_graph(tmp_path / "project"), board).digest() == plan.digest()

@@ -1,5 +1,6 @@
 """The i++ flavour of a generated project compiles with g++ against the Intel HLS header shim
-(`make check-ihls`), and deliberately wrong uses of the Intel HLS API fail to compile.
+(`make check-ihls`), for an MLP and for graphs with Conv2d, pooling, residual adds and
+LeakyReLU, and deliberately wrong uses of the Intel HLS API fail to compile.
 
 This is a syntax and type check, not synthesis (no Intel tool exists here).
 """
@@ -7,12 +8,16 @@ This is a syntax and type check, not synthesis (no Intel tool exists here).
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from _graphs import mixed_graph, residual_graph
 from _hls_cases import mlp, write_project
 
 from codesign.boards import load_board
+from codesign.ir import Graph
 from codesign.sim import tools
 
 pytestmark = pytest.mark.csim
@@ -68,6 +73,17 @@ def test_generated_component_passes_check_ihls(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "not synthesis" in result.stdout
     assert "-D__INTELFPGA_COMPILER__" in result.stdout
+
+
+@pytest.mark.parametrize("build", [residual_graph, mixed_graph], ids=["resblock", "mixed"])
+def test_conv_and_residual_projects_pass_check_ihls(
+    build: Callable[..., tuple[Graph, np.ndarray]], tmp_path: Path, toolchain: None
+) -> None:
+    graph, x = build(reuse=2)
+    project = write_project(graph, x, load_board("arria10-gx1150"), tmp_path / "project")
+    result = check_ihls(project)
+    assert result.returncode == 0, result.stderr
+    assert "not synthesis" in result.stdout
 
 
 @pytest.mark.parametrize("wrong_use", sorted(WRONG_USES))

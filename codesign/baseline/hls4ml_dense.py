@@ -28,6 +28,9 @@ Reuse factor: hls4ml's RF for a Dense layer is, as ours, the cycles each multipl
 per vector; it is asked for our layer's RF and adjusts it to the nearest value its kernel
 accepts (`set_closest_reuse_factor`). Its kernel multiplies every weight, zeros included, so
 it instantiates `ceil(n_in·n_out / RF)` multipliers (its `block_factor`), whatever the sparsity.
+
+The baselines cover chains of Dense layers with ReLU or no activation; `check_supported` raises
+a `ModelError` naming the first other layer (Conv2d, pooling, an add, LeakyReLU) before any work.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ from typing import Any
 import numpy as np
 
 from codesign import vectors
-from codesign.errors import OutputDirError, ToolError
+from codesign.errors import ModelError, OutputDirError, ToolError
 from codesign.ir.fixed import FixedPoint, Overflow, RawArray, Rounding
-from codesign.ir.graph import Activation, Graph, ceil_div
+from codesign.ir.graph import Activation, Conv2d, Dense, Graph, ceil_div
 from codesign.ir.serialize import load_graph
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,29 @@ def hls4ml_precision(fixed: FixedPoint) -> str:
     return f"{kind}<{fixed.width},{fixed.integer},{rounding},{overflow}>"
 
 
+def check_supported(graph: Graph) -> None:
+    """The baselines are chains of Dense layers: say which layer is not, before any work."""
+    for layer in graph.layers:
+        if not isinstance(layer, Dense) or isinstance(layer, Conv2d):
+            raise ModelError(
+                f"the hls4ml baselines support chains of Dense (Linear) layers only; layer "
+                f"{layer.name!r} ({layer.source_name}) is a {layer.kind} layer"
+            )
+        if layer.activation not in (Activation.NONE, Activation.RELU):
+            raise ModelError(
+                f"the hls4ml baselines support ReLU or no activation only; layer "
+                f"{layer.name!r} ({layer.source_name}) has {layer.activation.value}"
+            )
+    if not graph.is_chain:
+        raise ModelError("the hls4ml baselines support chains of Dense layers only, not a DAG")
+
+
+def dense_layers(graph: Graph) -> tuple[Dense, ...]:
+    """The layers of a graph the baselines support (`check_supported`), typed as such."""
+    check_supported(graph)
+    return graph.matrix_layers
+
+
 def to_torch(graph: Graph) -> Any:
     """A float64 torch model of `graph` holding exactly its quantised weights and biases.
 
@@ -82,7 +108,7 @@ def to_torch(graph: Graph) -> Any:
     from torch import nn
 
     modules: OrderedDict[str, nn.Module] = OrderedDict()
-    for layer in graph.layers:
+    for layer in dense_layers(graph):
         formats = layer.require_formats()
         assert layer.weight_raw is not None and layer.bias_raw is not None
         linear = nn.Linear(layer.in_features, layer.out_features, dtype=torch.float64)
@@ -107,12 +133,12 @@ def hls4ml_config(
     maps a further layer config key to its value per layer name.
     """
     layer_configs: dict[str, dict[str, Any]] = config["LayerName"]
-    ours = {layer.name for layer in graph.layers}
-    ours |= {layer.name + RELU_SUFFIX for layer in graph.layers}
+    ours = {layer.name for layer in dense_layers(graph)}
+    ours |= {layer.name + RELU_SUFFIX for layer in dense_layers(graph)}
     for name, layer_config in layer_configs.items():
         if name not in ours:  # the input placeholder
             layer_config["Precision"] = {"result": hls4ml_precision(graph.input_format)}
-    for layer in graph.layers:
+    for layer in dense_layers(graph):
         formats = layer.require_formats()
         relu = layer.activation is Activation.RELU
         rf = reuse[layer.name] if reuse is not None else layer.require_tiling().reuse_factor
@@ -141,6 +167,7 @@ def convert(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Any:
     """hls4ml's Quartus io_parallel project of `graph` (written by `compile()`)."""
+    check_supported(graph)
     hls4ml = _import_hls4ml()
     _check_exact(graph)
     model = to_torch(graph)
@@ -188,7 +215,7 @@ def predict_raw(hls_model: Any, graph: Graph, x_raw: RawArray) -> RawArray:
 def layer_records(hls_model: Any, graph: Graph) -> list[dict[str, Any]]:
     """hls4ml's reuse factor and multipliers (every weight multiplied) per Dense layer."""
     records = []
-    for layer in graph.layers:
+    for layer in dense_layers(graph):
         node = hls_model.graph[layer.name]
         rf = int(node.get_attr("reuse_factor"))
         records.append(
@@ -214,6 +241,7 @@ def run_baseline(project: Path) -> dict[str, Any]:
     if not (project / "design.json").is_file():
         raise OutputDirError(f"{project}: no design.json; run generate first")
     graph = load_graph(project)
+    check_supported(graph)
     x_raw = vectors.load_inputs(project)
     ours_file = csim_output_dir(project) / "network.txt"
     if not ours_file.is_file() or len(vectors.parse_rows(ours_file.read_text())) != len(x_raw):
@@ -251,7 +279,7 @@ def write_baseline(project: Path) -> dict[str, Any]:
 
 
 def _check_exact(graph: Graph) -> None:
-    for layer in graph.layers:
+    for layer in dense_layers(graph):
         formats = layer.require_formats()
         widest = max(formats.accum.width, formats.output.width, formats.input.width)
         if widest > MAX_EXACT_WIDTH:

@@ -216,8 +216,9 @@ def convert_sparse(graph: Graph, output_dir: Path, reuse: Mapping[str, int] | No
     Formats as in the dense baseline; each layer's block shape and reuse factor are ours.
     """
     register()
-    blocks = {layer.name: list(layer.block) for layer in graph.layers}
-    reuse = reuse or {layer.name: layer.require_tiling().reuse_factor for layer in graph.layers}
+    layers = hls4ml_dense.dense_layers(graph)
+    blocks = {layer.name: list(layer.block) for layer in layers}
+    reuse = reuse or {layer.name: layer.require_tiling().reuse_factor for layer in layers}
     extra: dict[str, Mapping[str, Any]] = {BLOCK_KEY: blocks, REUSE_KEY: dict(reuse)}
     return hls4ml_dense.convert(graph, output_dir, reuse, extra=extra)
 

@@ -1,8 +1,12 @@
 """C simulation: build a project's HLS C++ with g++ through its Makefile, run it on the project's
 test vectors and compare every layer's outputs bit for bit with the NumPy reference.
 
-The result is the `csim.json` record of design.md §7. A tool that is missing or fails raises
-`ToolError` with the tool's last lines and the path of its full log.
+The result is the `csim.json` record of design.md §7; each layer's entry also gives
+`overflows`, the reference's count of the layer's output values that saturated or wrapped on
+the test vectors, and `accum_overflows`, of accumulator values that wrapped (only where
+`--precision` narrows an accumulator). Any graph the HLS emitter takes works here (a DAG of Dense, Conv2d, Pool2d
+and Add layers): the testbench writes every layer's output. A tool that is missing or fails
+raises `ToolError` with the tool's last lines and the path of its full log.
 """
 
 from __future__ import annotations
@@ -63,7 +67,11 @@ def run_csim(project: Path, *, rebuild: bool = True, count_macs: bool = False) -
     for trace in traces:
         got = _read_output(output_dir / "layers" / f"{trace.name}.txt", hls / RUN_LOG)
         entry, mismatch = _compare(trace.name, vectors.load_expected(project, trace.name), got)
-        layers.append(entry)
+        overflows = {
+            "overflows": int(trace.saturated),
+            "accum_overflows": int(trace.accum_overflows),
+        }
+        layers.append({**entry, **overflows})
         first_mismatch = first_mismatch or mismatch
     network = _read_output(output_dir / "network.txt", hls / RUN_LOG)
     network_entry, mismatch = _compare(graph.name, traces[-1].output, network)
