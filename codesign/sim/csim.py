@@ -4,9 +4,9 @@ test vectors and compare every layer's outputs bit for bit with the NumPy refere
 The result is the `csim.json` record of design.md §7; each layer's entry also gives
 `overflows`, the reference's count of the layer's output values that saturated or wrapped on
 the test vectors, and `accum_overflows`, of accumulator values that wrapped (only where
-`--precision` narrows an accumulator). Any graph the HLS emitter takes works here (a DAG of Dense, Conv2d, Pool2d
-and Add layers): the testbench writes every layer's output. A tool that is missing or fails
-raises `ToolError` with the tool's last lines and the path of its full log.
+`--precision` narrows an accumulator). Any graph the HLS emitter takes works here (a DAG of
+Dense, Conv2d, Pool2d and Add layers): the testbench writes every layer's output. A tool that
+is missing or fails raises `ToolError` with the tool's last lines and the path of its full log.
 """
 
 from __future__ import annotations
