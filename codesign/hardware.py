@@ -9,8 +9,11 @@ and `sim_ii` (the RTL meets them exactly). A vector passes three stages of a lay
   compute  C cycles. Dense: C = RF; in cycle c every tile multiplies its c-th block (Br×Bc
            products) and the Br partial sums are added into the block-row's accumulators.
            Conv2d: C = positions·RF, the same schedule once per output position on that
-           position's im2col patch. Pool2d and Add: C = 1 (one registered conversion);
-  drain    O = ceil(out_features / P) output beats from an output register bank.
+           position's im2col patch. Pool2d and Add: C = 1, the cycle that registers the
+           first output beat (they compute each beat from the input frames as the previous
+           one leaves);
+  drain    O = ceil(out_features / P) output beats from an output frame (Dense, Conv2d) or
+           an output beat register (Pool2d, Add).
 
 Per layer:  est_cycles = I + C + O           (one vector alone, both end cycles counted)
             est_ii     = max(I, C, O)        (vectors back to back)
@@ -33,7 +36,10 @@ layer's last input beat is the latest last output beat of its producers, and for
             ideal_ii   = max over layers of ideal_ii
 
 every engine buffering enough (two input vectors, one in the accumulators, one draining) for
-the slowest layer to set the pace. `layer_cycles` and `network_cycles` need no board.
+the slowest layer to set the pace. Where paths join (an Add after a residual skip) the operand
+of the shorter path arrives early and waits for the other in its input frames; the Add gets
+`input_frames(graph)` of them, enough that the fork never stalls and est_ii holds.
+`layer_cycles` and `network_cycles` need no board.
 """
 
 from __future__ import annotations
@@ -119,16 +125,45 @@ def network_cycles(graph: Graph) -> NetworkCycles:
     output beat (the same cycle), so it finishes compute + out_beats cycles after the later
     of them; the network input's last beat is in cycle in_beats - 1 of the first layer."""
     cycles = tuple(layer_cycles(layer) for layer in graph.layers)
-    last_beat: dict[str, int] = {GRAPH_INPUT: cycles[0].in_beats - 1}
-    for layer, c in zip(graph.layers, cycles, strict=True):
-        loaded = max(last_beat[name] for name in graph.inputs_of(layer))
-        last_beat[layer.name] = loaded + c.compute_cycles + c.out_beats
+    last_beat = _last_beats(graph, cycles)
     return NetworkCycles(
         layers=cycles,
         est_cycles=last_beat[graph.layers[-1].name] + 1,
         est_ii=max(c.est_ii for c in cycles),
         ideal_ii=max(c.ideal_ii for c in cycles),
     )
+
+
+def _last_beats(graph: Graph, cycles: tuple[LayerCycles, ...]) -> dict[str, int]:
+    """The cycle of every value's last beat for one vector alone (network input: 0 first)."""
+    last_beat: dict[str, int] = {GRAPH_INPUT: cycles[0].in_beats - 1}
+    for layer, c in zip(graph.layers, cycles, strict=True):
+        # a value from outside the graph (one layer taken out of a network) starts with it
+        loaded = max(last_beat.get(name, c.in_beats - 1) for name in graph.inputs_of(layer))
+        last_beat[layer.name] = loaded + c.compute_cycles + c.out_beats
+    return last_beat
+
+
+def input_frames(graph: Graph) -> dict[str, tuple[int, ...]]:
+    """Input frames each Add needs per operand so that the network keeps est_ii.
+
+    An operand's frame is busy from its first input beat to the Add's last output beat; the
+    operand of the shorter path (a residual skip) arrives early and waits for the other, so
+    it needs ceil(busy / est_ii) frames to take a vector every est_ii cycles (at least two).
+    """
+    cycles = tuple(layer_cycles(layer) for layer in graph.layers)
+    last_beat = _last_beats(graph, cycles)
+    interval = max(c.est_ii for c in cycles)
+    frames = {}
+    for layer, c in zip(graph.layers, cycles, strict=True):
+        if layer.kind != "add":
+            continue
+        arrivals = [last_beat.get(name, c.in_beats - 1) for name in graph.inputs_of(layer)]
+        done = max(arrivals) + c.compute_cycles + c.out_beats
+        frames[layer.name] = tuple(
+            max(2, ceil_div(done - (arrival - c.in_beats + 1), interval)) for arrival in arrivals
+        )
+    return frames
 
 
 @dataclass(frozen=True)

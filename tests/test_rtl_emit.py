@@ -15,6 +15,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from _graphs import residual_graph, small_cnn_graph
 from _hls_cases import block_sparse, dense
 from _rtl_cases import (
     ENGINES,
@@ -30,7 +31,13 @@ from _rtl_cases import (
 from codesign.boards import load_board
 from codesign.emit import rtl
 from codesign.errors import ToolError
-from codesign.hardware import layer_cost, layer_cycles, network_cost, network_cycles
+from codesign.hardware import (
+    input_frames,
+    layer_cost,
+    layer_cycles,
+    network_cost,
+    network_cycles,
+)
 from codesign.ir import FixedPoint, Graph
 from codesign.resources import data_dir
 from codesign.sim import tools
@@ -51,13 +58,14 @@ def two_layers(seed: int = 1, reuse: int = 2, rotate: bool = False) -> Graph:
 
 def test_emit_rtl_writes_sources_and_memory_files_per_layer() -> None:
     plan = rtl.emit_rtl(two_layers())
-    expected = {f"rtl/{name}" for name in ("dense_engine.sv", "network.sv", "harness.sv")}
+    names = ("input_frames.sv", "output_cast.sv", "matrix_engine.sv", "network.sv", "harness.sv")
+    expected = {f"rtl/{name}" for name in names}
     expected |= {
-        f"rtl/mem/{layer}_{kind}.mem" for layer in ("fc1", "fc2") for kind in rtl.MEMORY_KINDS
+        f"rtl/mem/{layer}_{kind}.mem" for layer in ("fc1", "fc2") for kind in rtl.MATRIX_MEMORIES
     }
     assert set(plan.files) == expected
     network = plan.files["rtl/network.sv"].decode()
-    assert "dense_engine #(" in network and "u_fc1" in network and "u_fc2" in network
+    assert "matrix_engine #(" in network and "u_fc1" in network and "u_fc2" in network
 
 
 def _words(content: bytes) -> list[int]:
@@ -136,6 +144,30 @@ def test_cycle_model_counts_load_compute_and_drain() -> None:
     assert layer_cost(graph.layers[0], board).est_cycles == fc1.est_cycles
 
 
+def test_conv_sources_depend_on_the_shape_not_on_the_pattern() -> None:
+    graph, other = small_cnn_graph(reuse=2, seed=0)[0], small_cnn_graph(reuse=2, seed=1)[0]
+    assert rtl.sources(graph) == rtl.sources(other)
+    assert rtl.memory_files(graph.layer("conv")) != rtl.memory_files(other.layer("conv"))
+    assert rtl.memory_files(graph.layer("pool")) == {}  # pooling has no data
+
+
+def test_leaky_relu_slope_is_data_and_the_skip_gets_frames_for_the_longer_path() -> None:
+    graph = residual_graph(reuse=2)[0]
+    add = graph.layer("add")
+    files = rtl.memory_files(add)
+    assert list(files) == ["add_alpha.mem"]
+    assert _words(files["add_alpha.mem"]) == [round(0.125 * 2**16)]
+    # the skip (stem's output) waits for conv1 and conv2: busy from its first beat to the
+    # add's last, while vectors come every est_ii cycles
+    cycles = {layer.name: layer_cycles(layer) for layer in graph.layers}
+    wait = sum(cycles[name].compute_cycles + cycles[name].out_beats for name in ("conv1", "conv2"))
+    busy = wait + cycles["add"].in_beats + cycles["add"].out_beats
+    frames = input_frames(graph)["add"]
+    skip_port = graph.inputs_of(add).index("stem")
+    assert frames[skip_port] == -(-busy // network_cycles(graph).est_ii) > 2
+    assert frames[1 - skip_port] == 2
+
+
 def _verilator() -> str:
     return str(tools.verilator_bin_dir() / "verilator")
 
@@ -154,6 +186,9 @@ LINT_ENGINES = (
 
 def lint_designs() -> list[tuple[str, Graph]]:
     designs = [(f"two_layers_rf{reuse}", two_layers(reuse=reuse)) for reuse in (1, 3)]
+    # conv (stride 2, padding), max pool, dense; and convs, add with LeakyReLU, avg pool
+    designs.append(("small_cnn", small_cnn_graph(reuse=2)[0]))
+    designs.append(("residual", residual_graph(reuse=2)[0]))
     for engine in LINT_ENGINES:
         rng = np.random.default_rng(0)
         designs.append(
@@ -171,7 +206,7 @@ def test_generated_rtl_is_lint_clean(name: str, tmp_path: Path) -> None:
         for waiver in re.findall(r"lint_off\s*([A-Z]*)", text):
             assert waiver, f"{file_name}: a blanket lint_off"
         (tmp_path / file_name).write_text(text)
-    synthesisable = [str(tmp_path / n) for n in (rtl.ENGINE_FILE, rtl.NETWORK_FILE)]
+    synthesisable = [str(tmp_path / n) for n in rtl.design_files(graph)]
     for top, files in (
         ("network", synthesisable),
         ("harness", [*synthesisable, str(tmp_path / rtl.HARNESS_FILE)]),

@@ -30,6 +30,7 @@ from _rtl_cases import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from codesign import reference
 from codesign.emit.rtl import output_shift
 from codesign.ir import Dense, FixedPoint, Graph, Overflow, Rounding
 from codesign.sim.rtlsim import simulate
@@ -300,3 +301,19 @@ def test_random_single_layers(
     for entry in [*result["layers"], result["network"]]:
         assert abs(entry["sim_cycles"] - entry["est_cycles"]) <= 2, entry
         assert abs(entry["sim_ii"] - entry["est_ii"]) <= 2, entry
+
+
+def test_a_narrowed_accumulator_wraps_like_the_reference(cache: Path, tmp_path: Path) -> None:
+    """--precision may narrow an accumulator (AC_WRAP): the engine wraps its sums the same."""
+    graph, calibration = three_layers(2)
+    fc1 = graph.layers[0]
+    accum = fc1.require_formats().accum
+    narrow = FixedPoint(
+        accum.width - 8, accum.integer - 8, rounding=accum.rounding, overflow=Overflow.WRAP
+    )
+    graph = replace(graph, layers=(with_formats(fc1, accum=narrow), *graph.layers[1:]))
+    traces = reference.run(graph, reference.quantize_inputs(graph, calibration[:16]))
+    assert traces[0].accum_overflows > 0  # about a quarter of the sums wrap
+    project = write_project(graph, calibration[:16], tmp_path / "p")
+    result = simulate(project, layer="fc1", cache_dir=cache)
+    assert result["outputs_match"], result["first_mismatch"]

@@ -5,6 +5,9 @@
 (cached under $CODESIGN_CACHE, default ~/.cache/codesign, keyed by a hash of the sources and
 build settings, so a rerun or another weight pattern of the same shape reuses the build), runs
 the harness on the project's test vectors and returns the `codesign.rtlsim/1` result (§7).
+The whole network runs as one unit and every layer also alone (each layer's sim_cycles and
+sim_ii are its own unit's; its outputs are checked in both); `layer=NAME` runs one layer
+alone, fed the reference outputs of the values it reads (an Add: both operands).
 The simulation's working files go to `<project>/rtlsim/<network or layer>/`.
 """
 
@@ -33,7 +36,7 @@ from codesign.emit import rtl
 from codesign.errors import CodesignError, OutputDirError, ToolError
 from codesign.hardware import LayerCycles, network_cycles
 from codesign.ir.fixed import RawArray
-from codesign.ir.graph import Graph
+from codesign.ir.graph import GRAPH_INPUT, Graph
 from codesign.ir.serialize import load_graph
 from codesign.reference import LayerTrace
 from codesign.resources import data_dir
@@ -207,44 +210,49 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _dut(graph: Graph, layer: str | None) -> tuple[Graph, int]:
-    """The graph to simulate (whole, or one layer alone) and the index of its first layer."""
+def _dut(graph: Graph, layer: str | None) -> Graph:
+    """The graph to simulate: the whole network, or one layer alone."""
     if layer is None:
-        return graph, 0
+        return graph
     target = graph.layer(layer)
-    position = graph.layers.index(target)
-    alone = replace(graph, input_shape=(target.in_features,), layers=(target,))
-    return alone, position
+    return replace(graph, input_shape=(target.in_features,), layers=(target,))
 
 
-def _input_file(project: Path, graph: Graph, position: int) -> Path:
-    """The vectors entering layer `position`: the network input or the previous layer's output."""
+def _value_file(project: Path, name: str) -> Path:
+    """The vectors of a value: the network input, or a layer's reference outputs."""
     folder = project / vectors.FOLDER
-    if position == 0:
-        return folder / vectors.INPUT_FILE
-    return folder / f"{graph.layers[position - 1].name}.txt"
+    return folder / (vectors.INPUT_FILE if name == GRAPH_INPUT else f"{name}.txt")
+
+
+def _unit_inputs(project: Path, graph: Graph, dut: Graph, unit: rtl.UnitView) -> list[Path]:
+    """The vector files of a unit's sources: the network's input, or what its layer reads."""
+    if unit.engine is None:
+        return [_value_file(project, GRAPH_INPUT)]
+    layer = graph.layer(unit.engine.name)
+    return [_value_file(project, name) for name in graph.inputs_of(layer)]
 
 
 def _bench_config(
-    project: Path, graph: Graph, dut: Graph, position: int, n_vectors: int, work: Path
+    project: Path, graph: Graph, dut: Graph, n_vectors: int, work: Path
 ) -> dict[str, Any]:
     units = rtl.harness_units(dut)
     monitors = []
     for unit in units:
         for monitor in unit.monitors:
             expected = (
-                str(project / vectors.FOLDER / f"{monitor.producer}.txt")
+                str(_value_file(project, monitor.producer))
                 if monitor.producer is not None
                 else None
             )
+            stream = monitor.stream
             monitors.append(
                 {
                     "id": monitor.id,
                     "unit": monitor.unit,
-                    "values_per_beat": monitor.values_per_beat,
-                    "width": monitor.width,
-                    "signed": monitor.signed,
-                    "features": monitor.features,
+                    "values_per_beat": stream.values_per_beat,
+                    "width": stream.width,
+                    "signed": stream.signed,
+                    "features": stream.features,
                     "producer": monitor.producer,
                     "consumer": monitor.consumer,
                     "expected_file": expected,
@@ -253,13 +261,18 @@ def _bench_config(
     network = units[0].monitors
     entries = []
     for index, layer in enumerate(dut.layers):
+        # each layer's figures come from its own unit (itself alone); its outputs are also
+        # checked inside the network
         alone = units[index + 1].monitors if len(units) > 1 else network
+        checks = {alone[-1].id}
+        if len(units) > 1:
+            checks.add(network[index + 1].id)
         entries.append(
             {
                 "name": layer.name,
-                "latency": [network[index].id, network[index + 1].id],
+                "latency": [alone[0].id, alone[-1].id],
                 "interval": alone[0].id,
-                "checks": sorted({network[index + 1].id, alone[-1].id}),
+                "checks": sorted(checks),
             }
         )
     entries.append(
@@ -281,9 +294,13 @@ def _bench_config(
         "max_cycles": 10_000 + 8 * n_vectors * per_vector,
         "monitors": monitors,
         "entries": entries,
-        "unit_inputs": [
-            str(_input_file(project, graph, position + max(0, unit.index - 1))) for unit in units
-        ],
+        "unit_inputs": {
+            source.prefix: str(path)
+            for unit in units
+            for source, path in zip(
+                unit.sources, _unit_inputs(project, graph, dut, unit), strict=True
+            )
+        },
     }
 
 
@@ -297,7 +314,7 @@ def _run(build_dir: Path, config: dict[str, Any], work: Path) -> dict[str, Any]:
         f"+log_file={config['log_file']}",
         f"+n_vectors={config['n_vectors']}",
         f"+max_cycles={config['max_cycles']}",
-    ] + [f"+unit{index}_input={path}" for index, path in enumerate(config["unit_inputs"])]
+    ] + [f"+{prefix}={path}" for prefix, path in config["unit_inputs"].items()]
     sim_log = work / "sim.log"
     with _verilator_environment():
         runner = _runner()
@@ -330,10 +347,14 @@ def _entry(
     ideal_ii: int,
     n_vectors: int,
     accum: list[RawArray],
+    outputs: list[RawArray],
     saturated: int,
 ) -> dict[str, Any]:
+    """An rtlsim.json entry: nonzero fraction over the pre-activation (pre-cast) values,
+    saturated fraction over the output values."""
     values = sum(a.size for a in accum)
     nonzero = sum(int(np.count_nonzero(a)) for a in accum)
+    output_values = sum(o.size for o in outputs)
     sim_ii = measured["sim_ii"]
     return {
         "name": name,
@@ -348,7 +369,7 @@ def _entry(
         "first_mismatch": measured["first_mismatch"],
         "n_vectors": n_vectors,
         "nonzero_output_fraction": nonzero / values if values else 0.0,
-        "saturated_fraction": saturated / values if values else 0.0,
+        "saturated_fraction": saturated / output_values if output_values else 0.0,
     }
 
 
@@ -387,12 +408,16 @@ def simulate(
     project = Path(project).resolve()
     tools.verilator_bin_dir()  # fail before any work when Verilator is missing
     graph = load_graph(project)
-    dut, position = _dut(graph, layer)
-    input_path = _input_file(project, graph, position)
-    if not input_path.is_file():
-        raise OutputDirError(f"{project}: no test vectors ({input_path}); run generate")
-    inputs = vectors.parse_rows(input_path.read_text())
-    count = _vector_count(len(inputs), n_vectors, input_path)
+    dut = _dut(graph, layer)
+    operand_files = [
+        _value_file(project, name)
+        for name in (graph.inputs_of(dut.layers[0]) if layer is not None else (GRAPH_INPUT,))
+    ]
+    for path in operand_files:
+        if not path.is_file():
+            raise OutputDirError(f"{project}: no test vectors ({path}); run generate")
+    operands = [vectors.parse_rows(path.read_text()) for path in operand_files]
+    count = _vector_count(min(len(rows) for rows in operands), n_vectors, operand_files[0])
 
     work = project / WORK_FOLDER / ("network" if layer is None else dut.layers[0].name)
     if work.exists():
@@ -402,8 +427,8 @@ def simulate(
         for name, content in rtl.memory_files(item).items():
             (work / rtl.MEM_FOLDER / name).write_bytes(content)
 
-    sources = rtl.sources(dut)
-    config = _bench_config(project, graph, dut, position, count, work)
+    sources = rtl.sources(dut, network=len(dut.layers) > 1)
+    config = _bench_config(project, graph, dut, count, work)
     if fast_sim is None:
         fast_sim = config["planned_cycles"] > FAST_SIM_ABOVE_CYCLES
     build_dir, build_seconds = ensure_build(sources, cache_dir, fast_sim)
@@ -411,11 +436,15 @@ def simulate(
     measured = _run(build_dir, config, work)
     run_seconds = time.perf_counter() - started
 
-    traces = reference.run(dut, inputs[:count])
+    if layer is None:
+        traces = reference.run(graph, operands[0][:count])
+    else:
+        traces = [reference.layer_forward(dut.layers[0], [rows[:count] for rows in operands])]
     estimate = network_cycles(dut)
     layers = []
     for item, trace, cycles in zip(dut.layers, traces, estimate.layers, strict=True):
         layers.append(_layer_entry(item.name, measured, cycles, count, trace))
+    computing = [t for t, item in zip(traces, dut.layers, strict=True) if item.kind != "pool2d"]
     network = _entry(
         "network" if layer is None else dut.layers[0].name,
         measured["entries"]["network"],
@@ -423,7 +452,8 @@ def simulate(
         estimate.est_ii,
         estimate.ideal_ii,
         count,
-        [t.accum for t in traces],
+        [t.accum for t in computing or traces],
+        [t.output for t in traces],
         sum(t.saturated for t in traces),
     )
     return {
@@ -458,5 +488,6 @@ def _layer_entry(
         cycles.ideal_ii,
         count,
         [trace.accum],
+        [trace.output],
         trace.saturated,
     )
