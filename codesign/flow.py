@@ -21,8 +21,8 @@ from codesign import reference
 from codesign.boards import Board
 from codesign.cost import (
     check_fit,
+    graph_layer_resources,
     layer_energy,
-    layer_resources,
     network_energy,
     network_resources,
 )
@@ -190,7 +190,8 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
     board = request.board
     cost = network_cost(graph, board)
     layers = []
-    for layer in graph.layers:
+    estimates = graph_layer_resources(graph, board)
+    for layer, layer_resource in zip(graph.layers, estimates, strict=True):
         c = layer_cost(layer, board)
         entry: dict[str, object] = {
             "name": layer.name,
@@ -211,7 +212,7 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
                 "est_ii": c.est_ii,
                 "ideal_ii": c.ideal_ii,
                 "est_latency_us": round(c.est_cycles / board.clock_mhz, 4),
-                "resources": layer_resources(layer, board).to_json(),
+                "resources": layer_resource.to_json(),
                 "energy": layer_energy(layer, board).to_json(),
             }
         )

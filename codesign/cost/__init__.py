@@ -5,6 +5,7 @@ from codesign.cost.resources import (
     FitCheck,
     ResourceEstimate,
     check_fit,
+    graph_layer_resources,
     layer_resources,
     network_resources,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "FitCheck",
     "ResourceEstimate",
     "check_fit",
+    "graph_layer_resources",
     "layer_energy",
     "layer_resources",
     "network_energy",

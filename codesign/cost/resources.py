@@ -1,6 +1,7 @@
 """Resource model of the block-sparse engine per board: DSP blocks, M20K, MLABs, ALMs, registers.
 
-It counts the hardware of the RTL engine (rtl_sim/dense_engine.sv.j2), which the HLS kernel
+It counts the hardware of the RTL engines (rtl_sim/matrix_engine.sv.j2, pool_engine.sv.j2,
+add_engine.sv.j2), which the HLS kernels
 (hls_templates/layer.h.j2) mirrors: per layer
 
   multipliers  T·Br·Bc in T tiles; DSP blocks = ceil(multipliers / m), m multipliers per DSP
@@ -22,19 +23,22 @@ It counts the hardware of the RTL engine (rtl_sim/dense_engine.sv.j2), which the
   control      the phase register and the beat and cycle counters.
 
 Conv2d (the same tiles applied once per output position, on that position's im2col patch):
-  frames       the double-buffered input frame (2·in_features·x bits) and the output frame
-               (2·out_features·o bits) are RAMs. Every tile reads Bc inputs per cycle from any
-               address, so the input frame is replicated once per read port: T·Bc copies of
-               each buffer, each copy placed by the ROM rules (M20K in simple dual-port mode:
-               one write port for loading, one read port). The output frame is written one
-               position (Cout values) at a time and read P values per beat: Cout banks.
+  frames       the double-buffered input frame (2·in_features·x bits) and the working and
+               output frames (2·out_features·a bits: sums are cast as they drain) are RAMs.
+               Every tile reads Bc inputs per cycle from any address, so the input frame is
+               replicated once per read port: T·Bc copies of each buffer, each copy placed by
+               the ROM rules (M20K in simple dual-port mode: one write port for loading, one
+               read port). The working frame is written one position (Cout values) at a time
+               and the output frame read P values per beat: Cout banks.
   im2col       per tile input, an address adder and a padding comparison (index bits each).
   accumulators Cout rows only (one position at a time); the rest as for Dense.
 Pool2d: its frame is double-buffered (2·in_features·x bits, placed as a RAM with P·Kh·Kw read
   ports replicated like the conv frame); per output lane Kh·Kw - 1 comparators (max) or adders
   plus one constant multiplier built from adders (avg).
-Add: two double-buffered operand frames (2·features·x bits each, placed as RAMs read P values
-  per beat) and P aligning adders plus the output conversion per lane.
+Add: operand frames (features·x bits each, placed as RAMs read P values per beat): two per
+  operand, and for the operand that arrives early (a residual skip) as many as
+  codesign.hardware.input_frames gives, so the network keeps its interval; P aligning adders
+  plus the output conversion per lane.
 
 Placement and packing rules (Intel Arria 10 Core Fabric and General Purpose I/Os Handbook,
 ID 683461, "Embedded Memory Blocks"; Cyclone 10 GX and Stratix 10 have the same M20K and MLAB):
@@ -62,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from codesign.boards import Board
+from codesign.hardware import input_frames
 from codesign.ir.graph import Add, Conv2d, Dense, Graph, Layer, Pool2d, ceil_div
 
 MLAB_DEPTH = 32
@@ -229,13 +234,13 @@ def _pool_resources(layer: Pool2d) -> ResourceEstimate:
     return _estimate(memories, breakdown, registers, 0, 0)
 
 
-def _add_resources(layer: Add) -> ResourceEstimate:
+def _add_resources(layer: Add, frames: tuple[int, ...]) -> ResourceEstimate:
     beat = layer.values_per_beat
     widths = [f.width for f in layer.require_input_formats()]
     memories = tuple(
         place_ram(f"operand{k}_{i}", layer.features, width, beat)
-        for k, width in enumerate(widths)
-        for i in range(2)
+        for k, (width, count) in enumerate(zip(widths, frames, strict=True))
+        for i in range(count)
     )
     sum_bits = max(widths) + abs(layer.require_input_formats()[0].frac - layer.sum_frac) + 1
     counters = 3 * index_bits(ceil_div(layer.features, beat))
@@ -269,11 +274,14 @@ def _conv_frames(layer: Conv2d) -> tuple[tuple[Memory, ...], int]:
     return memories, address
 
 
-def layer_resources(layer: Layer, board: Board) -> ResourceEstimate:
+def layer_resources(
+    layer: Layer, board: Board, add_frames: tuple[int, ...] = (2, 2)
+) -> ResourceEstimate:
+    """One layer's engine; `add_frames`: an Add's frames per operand (see input_frames)."""
     if isinstance(layer, Pool2d):
         return _pool_resources(layer)
     if isinstance(layer, Add):
-        return _add_resources(layer)
+        return _add_resources(layer, add_frames)
     csr = layer.require_csr()
     tiling = layer.require_tiling()
     formats = layer.require_formats()
@@ -320,8 +328,14 @@ def layer_resources(layer: Layer, board: Board) -> ResourceEstimate:
     return _estimate(memories, breakdown, registers, multipliers, dsp_blocks)
 
 
+def graph_layer_resources(graph: Graph, board: Board) -> list[ResourceEstimate]:
+    """Every layer's engine as the network instantiates it (skip buffers sized)."""
+    frames = input_frames(graph)
+    return [layer_resources(layer, board, frames.get(layer.name, (2, 2))) for layer in graph.layers]
+
+
 def network_resources(graph: Graph, board: Board) -> ResourceEstimate:
-    layers = [layer_resources(layer, board) for layer in graph.layers]
+    layers = graph_layer_resources(graph, board)
     breakdown: dict[str, int] = {}
     for estimate in layers:
         for key, value in estimate.alm_breakdown.items():
