@@ -55,6 +55,19 @@ def test_strided_padded_conv_alone(small_cnn: Path, cache: Path) -> None:
     assert (small_cnn / "rtlsim" / "conv" / "harness.log").is_file()
 
 
+def test_drain_bound_conv_interval_with_few_vectors(cache: Path, tmp_path: Path) -> None:
+    """At RF 1 the conv drains 24 beats but computes 16 cycles: the drain sets the interval.
+
+    Its input frames take the first vectors faster than they leave, so the interval must be
+    measured where vectors leave; with 4 vectors the input side would show 16.
+    """
+    graph, x = small_cnn_graph(reuse=1, vectors=4)
+    result = simulate(write_project(graph, x, tmp_path / "p"), layer="conv", cache_dir=cache)
+    assert_exact(result)
+    (conv,) = result["layers"]
+    assert (conv["est_ii"], conv["sim_ii"], conv["ideal_ii"]) == (24, 24, 24)
+
+
 def test_max_pool_alone(small_cnn: Path, cache: Path) -> None:
     result = simulate(small_cnn, layer="pool", cache_dir=cache)
     assert_exact(result)

@@ -271,7 +271,7 @@ def _bench_config(
             {
                 "name": layer.name,
                 "latency": [alone[0].id, alone[-1].id],
-                "interval": alone[0].id,
+                "interval": alone[-1].id,
                 "checks": sorted(checks),
             }
         )
@@ -279,7 +279,7 @@ def _bench_config(
         {
             "name": "network",
             "latency": [network[0].id, network[-1].id],
-            "interval": network[0].id,
+            "interval": network[-1].id,
             "checks": [m["id"] for m in monitors if m["expected_file"] is not None],
         }
     )

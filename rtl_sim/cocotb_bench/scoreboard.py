@@ -9,8 +9,10 @@ this module measures, per entry (a layer or the network):
 
 - sim_cycles: isolated phase, last output beat's cycle - first input beat's cycle + 1 (the
   largest over the vectors);
-- sim_ii: streaming phase, the largest interval between successive vectors' first input beats
-  over the second half of the vectors (the first half is warm-up);
+- sim_ii: streaming phase, the largest interval between successive vectors' first output beats
+  over the second half of the vectors (the first half is warm-up). Measured at the output:
+  input frames let the first vectors enter faster than the slowest stage lets them leave, so
+  intervals at the input understate the interval with few vectors;
 
 and counts mismatching values on every checked stream in every phase (missing vectors count
 too). Pure Python, no cocotb: `codesign.sim.rtlsim` and the tests may import it.
@@ -132,9 +134,9 @@ def _latency(log: HarnessLog, source: dict[str, Any], sink: dict[str, Any]) -> i
     return max(outputs[v].last_cycle - inputs[v].first_cycle + 1 for v in range(count))
 
 
-def _interval(log: HarnessLog, source: dict[str, Any]) -> int | None:
-    inputs = log.vectors(1, source)
-    firsts = [vector.first_cycle for vector in inputs]
+def _interval(log: HarnessLog, sink: dict[str, Any]) -> int | None:
+    outputs = log.vectors(1, sink)
+    firsts = [vector.first_cycle for vector in outputs]
     intervals = [b - a for a, b in zip(firsts, firsts[1:], strict=False)]
     if not intervals:
         return None
