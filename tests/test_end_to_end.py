@@ -69,3 +69,62 @@ def test_pruned_digits_mlp_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
         row = by_layer[layer["name"]]
         assert row["est_cycles"] == layer["est_cycles"] and row["sim_cycles"] == sim["sim_cycles"]
         assert row["est_dsp"] == layer["est_dsp"] and row["rtl_match"] is True
+
+
+def test_pruned_mnist_cnn_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """prune -> generate --from -> csim -> simulate on the conv-pool-conv-pool-linear model."""
+    prune_dir, project = tmp_path / "pruned", tmp_path / "project"
+    prune = ["prune", "--model", "mnist-cnn", "--dataset", "mnist5k", "--sparsity", "0.75"]
+    prune += ["--epochs", "2", "--schedule", "oneshot", "--no-distill", "--out", str(prune_dir)]
+    assert main(prune) == 0
+    # time-multiplexed: every tile reused; fc at RF 49 keeps the Verilator build small
+    generate = ["generate", "--from", str(prune_dir), "--out", str(project), "--vectors", "4"]
+    assert main([*generate, "--reuse", "conv1=4,conv2=4,fc=49"]) == 0
+    report = json.loads((project / "report.json").read_text())
+    kinds = [(layer["name"], layer["kind"]) for layer in report["layers"]]
+    assert kinds == [
+        ("conv1", "conv2d"),
+        ("pool1", "pool2d"),
+        ("conv2", "conv2d"),
+        ("pool2", "pool2d"),
+        ("fc", "dense"),
+    ]
+    conv2 = report["layers"][2]
+    assert conv2["positions"] == 196 and conv2["macs"] == conv2["nnz_blocks"] * 4 * 196
+    acc = report["accuracy"]
+    assert acc["pruned_float"] > 0.8 and abs(acc["fixed_point"] - acc["pruned_float"]) <= 0.005
+
+    assert main(["csim", str(project)]) == 0
+    csim = json.loads((project / "csim.json").read_text())
+    assert csim["outputs_match"] and csim["nonzero_output_fraction"] >= 0.5
+    assert csim["saturated_fraction"] < 0.01
+
+    assert main(["simulate", str(project)]) == 0
+    rtl = json.loads((project / "rtlsim.json").read_text())
+    for entry in [*rtl["layers"], rtl["network"]]:
+        assert entry["outputs_match"] and entry["efficiency"] == 1.0
+        assert (entry["sim_cycles"], entry["sim_ii"]) == (entry["est_cycles"], entry["est_ii"])
+    assert rtl["network"]["est_cycles"] == report["totals"]["est_cycles"]
+    printed = capsys.readouterr().out
+    assert "conv1" in printed and "MISMATCH" not in printed
+
+
+def test_residual_model_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's model file (conv + BatchNorm, residual add, LeakyReLU, avg pool) on digits
+    viewed as 1x8x8: generate, csim and simulate agree bit for bit with the reference."""
+    model = Path(__file__).parent / "fixtures" / "models" / "resblock.py"
+    project = tmp_path / "project"
+    generate = ["generate", "--model", f"{model}:resblock", "--dataset", "digits"]
+    generate += ["--input-shape", "1,8,8", "--reuse", "8", "--vectors", "8", "--out", str(project)]
+    assert main(generate) == 0
+    report = json.loads((project / "report.json").read_text())
+    add = next(layer for layer in report["layers"] if layer["kind"] == "add")
+    assert add["inputs"] == ["stem", "conv2"] and add["activation"] == "leaky_relu"
+    assert main(["csim", str(project)]) == 0
+    assert json.loads((project / "csim.json").read_text())["outputs_match"]
+    assert main(["simulate", str(project)]) == 0
+    rtl = json.loads((project / "rtlsim.json").read_text())
+    for entry in [*rtl["layers"], rtl["network"]]:
+        assert entry["outputs_match"]
+        assert (entry["sim_cycles"], entry["sim_ii"]) == (entry["est_cycles"], entry["est_ii"])
+    assert "add" in capsys.readouterr().out
