@@ -209,15 +209,20 @@ def fits(cost: NetworkCost, board: Board) -> bool:
 
 
 def default_reuse_factor(graph: Graph, board: Board) -> int:
-    """The smallest RF, uniform over the network, whose design fits the board's DSP blocks.
+    """The smallest RF, uniform over the network, whose design fits the board: its DSP
+    blocks first, then the resource estimate (M20K, ALMs, registers; codesign.cost), since
+    a conv's input frame is copied for every tile input that reads it.
 
     Returns the RF at which every layer is a single tile if even that does not fit; the
     caller reports the overflow with the figures.
     """
+    from codesign.cost.resources import check_fit, network_resources
     from codesign.passes.tile import tile
 
     largest = max(layer.require_csr().nnz_blocks for layer in graph.matrix_layers)
     for reuse in range(1, max(1, largest) + 1):
-        if fits(network_cost(tile(graph, reuse), board), board):
-            return reuse
+        tiled = tile(graph, reuse)
+        if fits(network_cost(tiled, board), board):
+            if check_fit(network_resources(tiled, board), board).fits:
+                return reuse
     return max(1, largest)

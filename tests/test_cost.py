@@ -97,3 +97,22 @@ def test_layer_energy_counts_kept_blocks_only() -> None:
     expected = e_sparse.macs * multiply_energy_pj(formats.input.width, formats.weight.width)
     assert e_sparse.multiply_pj == pytest.approx(expected)
     assert e_sparse.static_pj > 0
+
+
+def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() -> None:
+    from codesign.hardware import default_reuse_factor, fits, network_cost
+    from tests._graphs import mnist_cnn_graph
+
+    board = load_board("cyclone10-gx220")
+    graph, _ = mnist_cnn_graph(reuse=1)
+    conv2 = tile(graph, 4).layers[2]
+    frames = [m for m in layer_resources(conv2, board).memories if "input_frame" in m.name]
+    tiles = conv2.require_tiling().tiles  # type: ignore[union-attr]
+    # two input frames, each copied once per tile input (T·Bc read ports)
+    assert len(frames) == 2 and all(m.depth == conv2.in_features * tiles * 4 for m in frames)
+    # the DSP blocks alone would allow RF 7, where the frame copies overflow the M20K blocks
+    dsp_only = next(r for r in range(1, 100) if fits(network_cost(tile(graph, r), board), board))
+    assert not check_fit(network_resources(tile(graph, dsp_only), board), board).fits
+    reuse = default_reuse_factor(graph, board)
+    assert reuse > dsp_only
+    assert check_fit(network_resources(tile(graph, reuse), board), board).fits

@@ -2,8 +2,8 @@
 
 For a model the hardware flow can lower (codesign.frontend.lower) this is exactly what
 `generate` builds: the masked model is lowered, quantised, compressed to block-CSR, tiled at the
-default reuse factor (the smallest RF, uniform over the network, whose design fits the board's
-DSP blocks) and costed by `codesign.hardware.network_cost`.
+default reuse factor (the smallest RF, uniform over the network, whose design fits the board:
+DSP blocks, then the resource estimate) and costed by `codesign.hardware.network_cost`.
 
 Models the flow cannot lower are costed with the same closed forms per prunable layer, taking a
 conv as its (Cout, Cin·Kh·Kw) matrix applied at each output position:
