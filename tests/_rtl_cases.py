@@ -23,7 +23,7 @@ from codesign.emit.rtl import emit_rtl
 from codesign.errors import ToolError
 from codesign.ir import Activation, Dense, FixedPoint, Graph, Overflow, Rounding
 from codesign.ir.fixed import RawArray
-from codesign.ir.graph import LayerFormats, Tiling, ceil_div
+from codesign.ir.graph import Conv2d, ConvGeometry, LayerFormats, Tiling, ceil_div
 from codesign.ir.serialize import graph_to_files
 from codesign.passes import compress, quantise, tile
 from codesign.sim import tools
@@ -110,6 +110,12 @@ class Engine:
     relu: bool
     rounding: Rounding = Rounding.RND
     overflow: Overflow = Overflow.SAT
+    geometry: ConvGeometry | None = None  # a Conv2d build: in_features is the patch then
+
+    @property
+    def vector_in(self) -> int:
+        """Values per input vector: the matrix's columns, or a conv's whole input map."""
+        return self.geometry.in_size if self.geometry else self.in_features
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -147,6 +153,10 @@ ENGINES = (
     # 3x1 blocks (a partial last block-row), one value per beat
     Engine("e7x5", 7, 5, (3, 1), 1, 2, 7, FixedPoint(10, 3), FixedPoint(8, 2), 8, True, 9,
            relu=True),
+    # Conv2d: 2x5x6 input, 3x2 kernel, stride 2x1, padding 1x0 -> 5x3x5 output; the 12-column
+    # patch in 2x4 blocks (a partial last block-row), 3 values per beat
+    Engine("c5x12", 12, 5, (2, 4), 3, 2, 5, FixedPoint(12, 4), FixedPoint(8, 1), 14, True, 7,
+           relu=True, geometry=ConvGeometry(2, 5, 6, (3, 2), (2, 1), (1, 0))),
 )  # fmt: skip
 
 PATTERNS = ("random", "balanced", "dense", "zero", "empty_rows")
@@ -193,7 +203,7 @@ def engine_graph(
     weight_raw[mask & (weight_raw == 0)] = 1  # keep every kept block visibly kept
     bias_bound = 1 << (formats.input.width + formats.weight.width - 2)
     bias_raw = rng.integers(-bias_bound, bias_bound, size=shape[0])
-    layer = Dense(
+    fields: dict[str, Any] = dict(
         name="fc",
         source_name="fc",
         weight=formats.weight.to_float(weight_raw),
@@ -204,7 +214,8 @@ def engine_graph(
         weight_raw=weight_raw.astype(np.int64),
         bias_raw=bias_raw.astype(np.int64),
     )
-    graph = compress(Graph(engine.name, (engine.in_features,), (layer,)))
+    layer = Conv2d(**fields, geometry=engine.geometry) if engine.geometry else Dense(**fields)
+    graph = compress(Graph(engine.name, (engine.vector_in,), (layer,)))
     layer = graph.layers[0]
     nnz = layer.require_csr().nnz_blocks
     positions = engine.tiles * engine.reuse

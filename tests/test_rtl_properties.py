@@ -1,5 +1,8 @@
 """Property tests of the RTL engine: random block patterns and values on a few fixed builds.
 
+The builds are four Dense layers and a Conv2d (stride, padding, a patch not divisible by the
+block), all of the one matrix engine.
+
 Each engine below is one Verilator build (shape, block, tile count, reuse factor, beat and
 formats fixed); hypothesis varies only what goes into the memory files and the vectors: the
 block pattern (random density, balanced, fully dense, all zero, empty block-rows), the raw
@@ -71,7 +74,7 @@ def test_random_patterns_and_values_are_bit_exact_on_a_fixed_build(
 ) -> None:
     rng = np.random.default_rng(seed)
     graph = engine_graph(engine, kept_blocks(engine, pattern, density, rng), rng, shuffle)
-    raw_x = random_raw(graph.input_format, (N_VECTORS, engine.in_features), rng)
+    raw_x = random_raw(graph.input_format, (N_VECTORS, engine.vector_in), rng)
     project = write_raw_project(graph, raw_x, tmp_path_factory.mktemp(engine.name))
     result = simulate(project, cache_dir=cache)
     # one build per engine, whatever the pattern
