@@ -340,6 +340,13 @@ def _print_generated(report: dict[str, Any], out: Path) -> None:
             f"  fixed point {acc['fixed_point']:.4f}"
         )
     _print_fit(report)
+    overflowing = [
+        f"{layer['name']} ({_overflow_text(layer)})"
+        for layer in report["layers"]
+        if _overflow_text(layer)
+    ]
+    if overflowing:
+        print(f"overflow on the test vectors (reference): {'; '.join(overflowing)}")
     print(f"wrote {out} (hls/, rtl/, vectors/, report.json)")
 
 
@@ -356,6 +363,16 @@ def _print_fit(report: dict[str, Any]) -> None:
         f"energy estimate per inference: {energy['total_nj']} nJ "
         f"({energy['dynamic_pj']} pJ dynamic, {energy['static_pj']} pJ static)"
     )
+
+
+def _overflow_text(layer: dict[str, Any]) -> str:
+    """'12 outputs overflowed, 3 sums wrapped' from a layer's counts; empty when none."""
+    parts = [
+        f"{layer[key]} {what}"
+        for key, what in (("overflows", "outputs overflowed"), ("accum_overflows", "sums wrapped"))
+        if layer.get(key)
+    ]
+    return ", ".join(parts)
 
 
 def cmd_csim(args: argparse.Namespace) -> int:

@@ -98,6 +98,7 @@ def generate(request: GenerateRequest) -> dict[str, object]:
     x_raw = reference.quantize_inputs(graph, vectors)
     emitted = _emit(graph, request.board).merged(BuildPlan(vector_files(graph, x_raw)))
     report = _report(request, graph, emitted.digest())
+    _add_overflows(report, reference.run(graph, x_raw))
     files = dict(emitted.files)
     files.update(graph_to_files(graph))
     files["design.txt"] = graph_text(graph).encode()
@@ -250,6 +251,13 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
     if request.dataset is not None:
         report["accuracy"] = _accuracies(request, graph)
     return report
+
+
+def _add_overflows(report: dict[str, Any], traces: list[reference.LayerTrace]) -> None:
+    """The reference's overflow counts on the test vectors, per layer (design.md §5)."""
+    for entry, trace in zip(report["layers"], traces, strict=True):
+        entry["overflows"] = int(trace.saturated)
+        entry["accum_overflows"] = int(trace.accum_overflows)
 
 
 def _matrix_fields(layer: Dense) -> dict[str, object]:

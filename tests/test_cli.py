@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,29 @@ def test_demo_refuses_a_folder_it_did_not_create(
     code, _, err = run(capsys, "demo", "--out", str(tmp_path))
     assert code == 2 and "was not created by `codesign demo`" in err
     assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+SMALL = Path(__file__).parent / "fixtures" / "models" / "small.py"
+
+
+def test_generate_with_precision_reports_overflows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["generate", "--model", f"{SMALL}:mlp", "--input-shape", "12", "--out"]
+    precision = "0.output=s6.5:TRN,2.accum=8,weight=s6.5"
+    code, out, err = run(capsys, *args, str(tmp_path / "p"), "--precision", precision)
+    assert code == 0, err
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    first, second = report["layers"]
+    assert first["formats"]["output"] == "s6.5" and first["formats"]["weight"] == "s6.5"
+    assert first["overflows"] > 0 and second["accum_overflows"] > 0
+    assert f"overflow on the test vectors (reference): layer_0 ({first['overflows']} outputs" in out
+
+
+def test_generate_refuses_precision_for_an_unknown_layer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["generate", "--model", f"{SMALL}:mlp", "--input-shape", "12", "--out"]
+    code, _, err = run(capsys, *args, str(tmp_path / "p"), "--precision", "fc9.output=s8.4")
+    assert code == 2 and "--precision names unknown layer(s) ['fc9']" in err
+    assert not (tmp_path / "p").exists()
