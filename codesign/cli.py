@@ -100,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
     gen.add_argument("--board", default=DEFAULT_BOARD)
     gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
-    gen.add_argument("--reuse", help="RF for all layers, or name=RF,... (default: smallest fit)")
+    gen.add_argument(
+        "--reuse",
+        help="RF for all layers, name=RF,... per layer, or balanced (per-layer RFs for the "
+        "smallest interval that fits); default: the smallest uniform RF that fits",
+    )
     gen.add_argument(
         "--precision",
         help="per-layer formats, e.g. fc1.output=s16.10:TRN:WRAP,weight=s6.5,conv2.accum=24 "

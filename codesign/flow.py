@@ -31,11 +31,16 @@ from codesign.data import Dataset
 from codesign.emit.plan import BuildPlan, check_output_dir, write_plan
 from codesign.errors import CodesignError
 from codesign.frontend.lower import lower
-from codesign.hardware import default_reuse_factor, layer_cost, network_cost
+from codesign.hardware import (
+    balanced_reuse_factors,
+    default_reuse_factor,
+    layer_cost,
+    network_cost,
+)
 from codesign.ir.graph import Activation, Add, Dense, Graph, Pool2d
 from codesign.ir.serialize import graph_text, graph_to_files
 from codesign.models import accuracy
-from codesign.options import resolve_block
+from codesign.options import BALANCED, resolve_block
 from codesign.passes import compress, quantise, tile
 from codesign.precision import Precision
 from codesign.vectors import vector_files
@@ -63,7 +68,7 @@ class GenerateRequest:
     dataset: Dataset | None = None
     input_shape: tuple[int, ...] | None = None
     block: str | tuple[int, int] | None = None
-    reuse: int | dict[str, int] | None = None
+    reuse: int | dict[str, int] | str | None = None  # str: "balanced"
     weight_bits: int = 8
     act_bits: int = 16
     precision: Precision | None = None  # per-layer format overrides (codesign.precision)
@@ -170,6 +175,12 @@ def _reuse_for(graph: Graph, request: GenerateRequest) -> int | dict[str, int]:
         return reuse
     if isinstance(request.reuse, int):
         return request.reuse
+    if isinstance(request.reuse, str):
+        if request.reuse != BALANCED:
+            raise CodesignError(f"--reuse {request.reuse!r}: give RF, name=RF,... or balanced")
+        balanced = balanced_reuse_factors(graph, request.board)
+        log.info("balanced reuse factors on %s: %s", request.board.key, balanced)
+        return balanced
     names = {layer.name for layer in graph.matrix_layers}
     by_source = {layer.source_name: layer.name for layer in graph.matrix_layers}
     per_layer: dict[str, int] = {}

@@ -208,6 +208,57 @@ def fits(cost: NetworkCost, board: Board) -> bool:
     return cost.est_dsp <= board.dsp_blocks
 
 
+def fits_board(graph: Graph, board: Board) -> bool:
+    """A tiled graph fits `board`: its DSP blocks, then the resource estimate (codesign.cost)."""
+    from codesign.cost.resources import check_fit, network_resources
+
+    if not fits(network_cost(graph, board), board):
+        return False
+    return check_fit(network_resources(graph, board), board).fits
+
+
+def reuse_for_interval(graph: Graph, interval: int) -> dict[str, int]:
+    """Per matrix layer, the largest RF whose compute (positions·RF) stays within `interval`."""
+    return {
+        layer.name: max(1, min(layer.require_csr().nnz_blocks, interval // layer.positions))
+        for layer in graph.matrix_layers
+    }
+
+
+def balanced_reuse_factors(graph: Graph, board: Board) -> dict[str, int]:
+    """Per-layer RFs for the smallest interval the board can hold (`--reuse balanced`).
+
+    Every matrix layer gets the largest RF whose compute stage (positions·RF) fits the
+    interval, so no layer spends DSP blocks on being faster than the slowest; the interval
+    is the smallest, from the streams' own bound (the most input or output beats of any
+    layer) up, whose design fits the board (binary search: a longer interval never needs
+    more tiles). If none fits, every layer is one tile.
+    """
+    from codesign.passes.tile import tile
+
+    beats = map(layer_cycles, tile(graph, 1).layers)  # beats do not depend on the RF
+    stream_bound = max(max(c.in_beats, c.out_beats) for c in beats)
+    candidates = sorted(
+        {stream_bound}
+        | {
+            layer.positions * reuse
+            for layer in graph.matrix_layers
+            for reuse in range(1, max(1, layer.require_csr().nnz_blocks) + 1)
+            if layer.positions * reuse > stream_bound
+        }
+    )
+    low, high = 0, len(candidates) - 1
+    if not fits_board(tile(graph, reuse_for_interval(graph, candidates[high])), board):
+        return reuse_for_interval(graph, candidates[high])
+    while low < high:
+        middle = (low + high) // 2
+        if fits_board(tile(graph, reuse_for_interval(graph, candidates[middle])), board):
+            high = middle
+        else:
+            low = middle + 1
+    return reuse_for_interval(graph, candidates[low])
+
+
 def default_reuse_factor(graph: Graph, board: Board) -> int:
     """The smallest RF, uniform over the network, whose design fits the board: its DSP
     blocks first, then the resource estimate (M20K, ALMs, registers; codesign.cost), since
@@ -216,13 +267,10 @@ def default_reuse_factor(graph: Graph, board: Board) -> int:
     Returns the RF at which every layer is a single tile if even that does not fit; the
     caller reports the overflow with the figures.
     """
-    from codesign.cost.resources import check_fit, network_resources
     from codesign.passes.tile import tile
 
     largest = max(layer.require_csr().nnz_blocks for layer in graph.matrix_layers)
     for reuse in range(1, max(1, largest) + 1):
-        tiled = tile(graph, reuse)
-        if fits(network_cost(tiled, board), board):
-            if check_fit(network_resources(tiled, board), board).fits:
-                return reuse
+        if fits_board(tile(graph, reuse), board):
+            return reuse
     return max(1, largest)

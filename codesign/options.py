@@ -44,11 +44,17 @@ def resolve_block(
     return check_block(pair, board, operand_bits)
 
 
-def parse_reuse(text: str | None) -> int | dict[str, int] | None:
-    """'--reuse 4' (all layers) or '--reuse fc1=1,fc2=4' (per layer); None = default rule."""
+BALANCED = "balanced"
+
+
+def parse_reuse(text: str | None) -> int | dict[str, int] | str | None:
+    """'--reuse 4' (all layers), '--reuse fc1=1,fc2=4' (per layer) or '--reuse balanced'
+    (per-layer RFs for the smallest interval that fits, codesign.hardware); None = default."""
     if text is None:
         return None
     text = text.strip()
+    if text == BALANCED:
+        return BALANCED
     if "=" not in text:
         return _positive_reuse(text, "--reuse")
     per_layer: dict[str, int] = {}

@@ -116,3 +116,31 @@ def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() ->
     reuse = default_reuse_factor(graph, board)
     assert reuse > dsp_only
     assert check_fit(network_resources(tile(graph, reuse), board), board).fits
+
+
+def test_balanced_reuse_reaches_a_smaller_interval_with_fewer_dsps() -> None:
+    from codesign.hardware import (
+        balanced_reuse_factors,
+        default_reuse_factor,
+        fits_board,
+        network_cost,
+        reuse_for_interval,
+    )
+    from codesign.options import parse_reuse
+    from tests._graphs import mnist_cnn_graph
+
+    assert parse_reuse("balanced") == "balanced"
+    board = load_board("cyclone10-gx220")
+    graph, _ = mnist_cnn_graph(reuse=1)
+    uniform = network_cost(tile(graph, default_reuse_factor(graph, board)), board)
+    reuse = balanced_reuse_factors(graph, board)
+    balanced_graph = tile(graph, reuse)
+    balanced = network_cost(balanced_graph, board)
+    assert fits_board(balanced_graph, board)
+    assert balanced.est_ii < uniform.est_ii and balanced.est_dsp < uniform.est_dsp
+    # the interval is the smallest that fits: no shorter one (the stream bound is pool1's
+    # 8 x 28 x 28 values at 4 a beat; the M20K blocks hold conv1 at RF 3, not RF 2)
+    assert balanced.est_ii == 784 * 3 > 8 * 28 * 28 // 4
+    assert not fits_board(tile(graph, reuse_for_interval(graph, balanced.est_ii - 1)), board)
+    for layer in balanced_graph.matrix_layers:
+        assert layer.positions * reuse[layer.name] <= balanced.est_ii
