@@ -108,8 +108,8 @@ class MatrixIds:
 
 
 @dataclass(frozen=True)
-class MatrixView:
-    """A Dense or Conv2d layer: the block-sparse matrix and its tiling."""
+class KernelView:
+    """What every layer's kernel template needs: names, ports, types and vector sizes."""
 
     kind: str
     template: str
@@ -123,6 +123,13 @@ class MatrixView:
     types: list[CppType]
     in_features: int
     out_features: int
+    identifiers: list[str]  # every C++ name the layer defines (checked for clashes)
+
+
+@dataclass(frozen=True)
+class MatrixView(KernelView):
+    """A Dense or Conv2d layer: the block-sparse matrix and its tiling."""
+
     rows: int  # of the matrix: output channels of a Conv2d
     cols: int  # of the matrix: the patch Cin·Kh·Kw of a Conv2d
     conv: ConvView | None
@@ -150,23 +157,10 @@ class MatrixView:
     bias_lines: list[list[str]]
     pattern: list[str]
     ids: MatrixIds
-    identifiers: list[str]
 
 
 @dataclass(frozen=True)
-class PoolView:
-    kind: str
-    template: str
-    name: str
-    source_name: str
-    header: str
-    inputs: list[Port]
-    output: Port
-    buffer: str
-    tb_stream: str
-    types: list[CppType]
-    in_features: int
-    out_features: int
+class PoolView(KernelView):
     average: bool
     channels: int
     in_height: int
@@ -183,29 +177,15 @@ class PoolView:
     output_type: CppType
     sum_type: CppType | None  # average: the exact window sum
     reciprocal_type: CppType | None
-    identifiers: list[str]
 
 
 @dataclass(frozen=True)
-class AddView:
-    kind: str
-    template: str
-    name: str
-    source_name: str
-    header: str
-    inputs: list[Port]
-    output: Port
-    buffer: str
-    tb_stream: str
-    types: list[CppType]
-    in_features: int
-    out_features: int
+class AddView(KernelView):
     activation: ActivationView
     a_type: CppType
     b_type: CppType
     sum_type: CppType  # both inputs aligned to the finer fraction, one more integer bit
     output_type: CppType
-    identifiers: list[str]
 
 
 LayerView = MatrixView | PoolView | AddView
