@@ -215,8 +215,9 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
         entry.update(_matrix_fields(layer) if isinstance(layer, Dense) else _other_fields(layer))
         entry.update(
             {
-                "reuse_factor": c.reuse_factor,
-                "tiles": c.tiles,
+                # pooling and adds have no tiles to reuse
+                "reuse_factor": c.reuse_factor if isinstance(layer, Dense) else None,
+                "tiles": c.tiles if isinstance(layer, Dense) else None,
                 "multipliers": c.multipliers,
                 "macs": c.macs,
                 "est_dsp": c.est_dsp,
