@@ -12,6 +12,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from codesign import reference
@@ -198,3 +199,48 @@ def test_residual_on_the_network_input() -> None:
 
     graph = lower(Residual(), "res", (8,), (1, 4))
     assert graph.inputs_of(graph.layers[-1]) == ("fc", GRAPH_INPUT)
+
+
+class ViewNet(nn.Module):
+    """A CNN as often written by hand: functional ReLU and x.view(x.size(0), -1)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(4 * 4 * 4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.conv(x)))
+        if self.how == "size":
+            x = x.view(x.size(0), -1)
+        elif self.how == "reshape":
+            x = x.reshape(-1, 64)
+        elif self.how == "two_steps":
+            x = torch.flatten(x, start_dim=2).reshape(x.size(0), 64)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("how", ["size", "reshape", "two_steps"])
+def test_views_and_reshapes_keep_the_flat_order(how: str) -> None:
+    torch.manual_seed(5)
+    model = ViewNet(how)
+    graph, x = quantised(model, (1, 8, 8))
+    assert [layer.kind for layer in graph.layers] == ["conv2d", "pool2d", "dense"]
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_a_view_that_drops_the_batch_dimension_is_refused() -> None:
+    class Bad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.reshape(2, 2, 4)[0])
+
+    with pytest.raises(ModelError):
+        lower(Bad(), "m", (4,), (1, 4))

@@ -3,8 +3,9 @@
 Supported (inference semantics): Linear, Conv2d (stride, zero padding, no groups or
 dilation), BatchNorm1d/2d folded into the Linear or Conv2d before it, ReLU and LeakyReLU
 fused into the layer before them (Linear, Conv2d or a residual add), MaxPool2d and AvgPool2d
-(no padding), Flatten, residual `+` of two layer outputs of the same shape, and Dropout and
-Identity as no-ops. Anything else is refused with the node's name and this list.
+(no padding), Flatten and view/reshape (values are flat, so these only change the shape the
+next layer checks; `x.size(0)` may give the batch), residual `+` of two layer outputs of the
+same shape, and Dropout and Identity as no-ops. Anything else is refused with the node's name and this list.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class _Lowering:
         self.layers: list[Layer] = []
         self.taken: set[str] = set()
         self.values: dict[fx.Node, _Value] = {}
+        self.sizes: set[fx.Node] = set()  # x.size(...) nodes: shapes for a view, not values
         self.input_shape = input_shape
 
     def index_of(self, name: str) -> int:
@@ -71,7 +73,7 @@ class _Lowering:
         producer = node.all_input_nodes[0]
         if value.source == GRAPH_INPUT:
             raise ModelError(f"{what} {node.name!r} must follow a layer, not the model's input")
-        if len(producer.users) != 1:
+        if len([user for user in producer.users if user not in self.sizes]) != 1:
             raise ModelError(
                 f"{what} {node.name!r}: the value it reads is also used elsewhere, so it cannot "
                 "be fused into the layer that computes it"
@@ -107,6 +109,9 @@ def lower(
             raise ModelError(
                 f"node {node.name!r} reads a parameter directly; supported: {SUPPORTED}"
             )
+        if node.op == "call_method" and node.target == "size":
+            state.sizes.add(node)  # only read by a view/reshape: the batch size
+            continue
         module = modules.get(str(node.target)) if node.op == "call_module" else None
         state.values[node] = _lower_node(state, node, module, modules)
     if output is None or not any(isinstance(layer, Dense) for layer in state.layers):
@@ -118,8 +123,9 @@ def lower(
 def _lower_node(
     state: _Lowering, node: fx.Node, module: nn.Module | None, modules: dict[str, nn.Module]
 ) -> _Value:
-    operands = [state.values[n] for n in node.all_input_nodes if n in state.values]
-    if len(operands) != len(node.all_input_nodes):
+    inputs = [n for n in node.all_input_nodes if n not in state.sizes]
+    operands = [state.values[n] for n in inputs if n in state.values]
+    if len(operands) != len(inputs):
         raise ModelError(f"node {node.name!r} reads a value the hardware flow does not compute")
     if _is_add(node):
         return _add(state, node, operands)
@@ -142,7 +148,7 @@ def _lower_node(
     if isinstance(module, _PASSTHROUGH_MODULES):
         return value
     if _is_flatten(node, module):
-        return _Value(value.source, (int(np.prod(value.shape)),))
+        return _Value(value.source, _reshaped(node, module, value.shape, state.sizes))
     raise ModelError(
         f"layer {node.target!s} ({_describe(node, modules)}) is not supported by the "
         f"hardware flow; supported: {SUPPORTED}"
@@ -355,6 +361,57 @@ def _add(state: _Lowering, node: fx.Node, operands: list[_Value]) -> _Value:
             shape_of_output=a.shape,
         )
     )
+
+
+def _reshaped(
+    node: fx.Node, module: nn.Module | None, shape: tuple[int, ...], sizes: set[fx.Node]
+) -> tuple[int, ...]:
+    """The per-sample shape after a Flatten, flatten, view or reshape.
+
+    Values travel flat in (C, H, W) order, so any of these keeps the data as it is and only
+    changes the shape the next layer checks. The batch dimension must stay first.
+    """
+    dims = (1, *shape)  # with the batch
+    if (
+        isinstance(module, nn.Flatten)
+        or node.target in _FLATTEN_FUNCTIONS
+        or node.target == "flatten"
+    ):
+        if isinstance(module, nn.Flatten):
+            start, end = module.start_dim, module.end_dim
+        else:
+            args = [*node.args[1:], None, None]
+            start = _constant(node, node.kwargs.get("start_dim", args[0]), 0)
+            end = _constant(node, node.kwargs.get("end_dim", args[1]), -1)
+        start, end = start % len(dims), end % len(dims)
+        if start == 0:
+            raise ModelError(f"{node.name!r} flattens the batch dimension; flatten from dim 1")
+        merged = int(np.prod(dims[start : end + 1]))
+        return (*dims[1:start], merged, *dims[end + 1 :])
+    target = node.args[1:]
+    if len(target) == 1 and isinstance(target[0], (tuple, list)):
+        target = tuple(target[0])
+    if not target or not (
+        target[0] in sizes or target[0] == -1 or (isinstance(target[0], int) and target[0] >= 1)
+    ):
+        raise ModelError(f"{node.name!r}: a view/reshape must keep the batch dimension first")
+    per_sample = [_constant(node, d, None) for d in target[1:]]
+    total = int(np.prod(shape))
+    known = int(np.prod([d for d in per_sample if d != -1]))
+    if per_sample.count(-1) == 1:
+        per_sample[per_sample.index(-1)] = total // max(1, known)
+    if int(np.prod(per_sample)) != total or per_sample.count(-1):
+        raise ModelError(f"{node.name!r}: cannot view {total} values per sample as {target[1:]}")
+    return tuple(int(d) for d in per_sample)
+
+
+def _constant(node: fx.Node, value: object, default: int | None) -> int:
+    """An integer argument of `node` (or `default` when it is absent)."""
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, int):
+        raise ModelError(f"{node.name!r}: shape arguments must be constants or x.size(0)")
+    return value
 
 
 def _check_output(layers: list[Layer], output: _Value) -> tuple[Layer, ...]:
