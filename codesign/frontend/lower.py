@@ -5,7 +5,8 @@ dilation), BatchNorm1d/2d folded into the Linear or Conv2d before it, ReLU and L
 fused into the layer before them (Linear, Conv2d or a residual add), MaxPool2d and AvgPool2d
 (no padding), Flatten and view/reshape (values are flat, so these only change the shape the
 next layer checks; `x.size(0)` may give the batch), residual `+` of two layer outputs of the
-same shape, and Dropout and Identity as no-ops. Anything else is refused with the node's name and this list.
+same shape, and Dropout and Identity as no-ops. Anything else is refused with the node's name
+and this list.
 """
 
 from __future__ import annotations
