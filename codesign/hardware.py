@@ -24,8 +24,9 @@ vector k computes, and vector k-1 drains from the output bank meanwhile, so the 
 sets the interval with no bubble between vectors. In the RTL the last input beat is accepted
 in cycle I - 1, compute cycles follow immediately (the schedule ROMs are read one cycle
 ahead), the result moves to the output bank with the last compute cycle and the first output
-beat leaves in the next cycle. `est_ii` exceeds `ideal_ii` only when the tiling leaves slots
-idle (ceil(nnz_blocks / tiles) < RF).
+beat leaves in the next cycle. The tile pass sets RF = ceil(nnz_blocks / tiles), so no tile
+idles a whole cycle and `est_ii` equals `ideal_ii`; a tiling made by hand with idle slots
+(ceil(nnz_blocks / tiles) < RF) is the only way they differ.
 
 In a network the output beats of one layer are the input beats of the next in the same cycle
 (streams have no register; a value read by two layers goes to both in the same beat), so a

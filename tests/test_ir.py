@@ -35,8 +35,18 @@ def test_tiling_deals_every_block_once() -> None:
         tiling = tile_layer(layer, reuse, 4).require_tiling()
         used = tiling.slots[tiling.slots >= 0]
         assert sorted(used.tolist()) == list(range(nnz))
-        assert tiling.tiles == -(-nnz // tiling.reuse_factor)
-        assert tiling.reuse_factor == min(reuse, nnz)
+        assert tiling.tiles == -(-nnz // min(reuse, nnz))
+        # the RF shrinks to what those tiles need: no tile idles a whole cycle
+        assert tiling.reuse_factor == -(-nnz // tiling.tiles) <= min(reuse, nnz)
+        assert int(np.sum(tiling.slots < 0)) < tiling.tiles
+
+
+def test_requested_reuse_shrinks_to_what_the_tiles_need() -> None:
+    graph, _ = make_graph([(16, 16)], block=(1, 4), keep=1.0, reuse=1)
+    layer = graph.layers[0]
+    assert layer.require_csr().nnz_blocks == 64
+    tiling = tile_layer(layer, 30, 4).require_tiling()
+    assert (tiling.tiles, tiling.reuse_factor) == (3, 22)  # not 30: 64 blocks on 3 tiles
 
 
 def test_all_zero_layer_gets_one_idle_tile() -> None:

@@ -7,8 +7,9 @@ DSP blocks, then the resource estimate) and costed by `codesign.hardware.network
 
 Models the flow cannot lower are costed with the same closed forms per prunable layer, taking a
 conv as its (Cout, Cin·Kh·Kw) matrix applied at each output position:
-`tiles = ceil(nnz_blocks / RF)`, `multipliers = tiles·Br·Bc`, DSP blocks from the board's
-mode; `in_beats = ceil(input values / P)`, `out_beats = ceil(output values / P)`, compute
+`tiles = ceil(nnz_blocks / RF)`, RF then `ceil(nnz_blocks / tiles)`,
+`multipliers = tiles·Br·Bc`, DSP blocks from the board's mode;
+`in_beats = ceil(input values / P)`, `out_beats = ceil(output values / P)`, compute
 `RF × output positions` cycles (MACs likewise × positions); network latency
 `Σ(in_beats + compute) + out_beats(last)`. Pooling, flattening and activations cost nothing
 there (the hardware IR counts their engines). For a Linear layer (one output position) these
@@ -220,8 +221,8 @@ class CostModel:
         layers = []
         latency = 0
         for geo, count in zip(self.layers, nnz, strict=True):
-            effective = max(1, min(reuse, count))
-            tiles = max(1, math.ceil(count / effective))
+            tiles = max(1, math.ceil(count / max(1, min(reuse, count))))
+            effective = max(1, math.ceil(count / tiles))  # as codesign.passes.tile
             multipliers = tiles * block_size
             in_beats = math.ceil(geo.in_values / DEFAULT_VALUES_PER_BEAT)
             out_beats = math.ceil(geo.out_values / DEFAULT_VALUES_PER_BEAT)

@@ -1,9 +1,11 @@
 """Map each layer's kept blocks onto multiplier tiles for a reuse factor (design.md §4).
 
-Tiles = ceil(nnz_blocks / RF); blocks are dealt in storage order, RF consecutive blocks per
-tile, so tile `t` computes block `t·RF + c` in cycle `c`. A layer with fewer kept blocks than
-the requested RF uses RF = nnz_blocks (one tile, no idle cycles); an all-zero layer keeps one
-idle tile so the datapath still produces its bias.
+Tiles = ceil(nnz_blocks / RF) for the requested RF; the layer's RF is then
+ceil(nnz_blocks / tiles), which is at most the requested one and leaves no tile idle for a
+whole cycle (so the compute stage meets ceil(MACs / multipliers)). Blocks are dealt in storage
+order, RF consecutive blocks per tile, so tile `t` computes block `t·RF + c` in cycle `c`. A
+layer with fewer kept blocks than the requested RF uses RF = nnz_blocks (one tile); an
+all-zero layer keeps one idle tile so the datapath still produces its bias.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ def tile_layer(layer: Dense, reuse_factor: int, values_per_beat: int) -> Dense:
     if reuse_factor < 1:
         raise ValueError(f"layer {layer.name}: reuse factor must be >= 1, got {reuse_factor}")
     nnz = layer.require_csr().nnz_blocks
-    effective = max(1, min(reuse_factor, nnz))
-    tiles = max(1, ceil_div(nnz, effective))
+    tiles = max(1, ceil_div(nnz, max(1, min(reuse_factor, nnz))))
+    # Those tiles need only ceil(nnz / tiles) cycles: no tile idles a whole cycle, so the
+    # compute stage meets its ideal ceil(MACs / multipliers) (at most the requested RF).
+    effective = max(1, ceil_div(nnz, tiles))
     slots = np.full(tiles * effective, -1, dtype=np.int64)
     slots[:nnz] = np.arange(nnz)
     tiling = Tiling(
