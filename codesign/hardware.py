@@ -25,8 +25,9 @@ sets the interval with no bubble between vectors. In the RTL the last input beat
 in cycle I - 1, compute cycles follow immediately (the schedule ROMs are read one cycle
 ahead), the result moves to the output bank with the last compute cycle and the first output
 beat leaves in the next cycle. The tile pass sets RF = ceil(nnz_blocks / tiles), so no tile
-idles a whole cycle and `est_ii` equals `ideal_ii`; a tiling made by hand with idle slots
-(ceil(nnz_blocks / tiles) < RF) is the only way they differ.
+idles a whole cycle and a Dense's `est_ii` equals its `ideal_ii`; a Conv2d repeats the
+schedule per position, so where tiles do not divide the kept blocks it loses the partly idle
+last cycle at every position (positions·RF against ceil(positions·nnz_blocks / tiles)).
 
 In a network the output beats of one layer are the input beats of the next in the same cycle
 (streams have no register; a value read by two layers goes to both in the same beat), so a

@@ -100,25 +100,30 @@ def test_layer_energy_counts_kept_blocks_only() -> None:
 
 
 def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() -> None:
+    from dataclasses import replace
+
     from codesign.hardware import default_reuse_factor, fits, network_cost
     from tests._graphs import mnist_cnn_graph
 
-    board = load_board("cyclone10-gx220")
     graph, _ = mnist_cnn_graph(reuse=1)
+    board = load_board("cyclone10-gx220")
     conv2 = tile(graph, 4).layers[2]
     frames = [m for m in layer_resources(conv2, board).memories if "input_frame" in m.name]
     tiles = conv2.require_tiling().tiles  # type: ignore[union-attr]
     # two input frames, each copied once per tile input (T·Bc read ports)
     assert len(frames) == 2 and all(m.depth == conv2.in_features * tiles * 4 for m in frames)
-    # the DSP blocks alone would allow RF 7, where the frame copies overflow the M20K blocks
+    # a board whose M20K blocks end just below what the DSP-only RF needs
     dsp_only = next(r for r in range(1, 100) if fits(network_cost(tile(graph, r), board), board))
-    assert not check_fit(network_resources(tile(graph, dsp_only), board), board).fits
-    reuse = default_reuse_factor(graph, board)
+    needed = network_resources(tile(graph, dsp_only), board).m20k_blocks
+    small = replace(board, m20k_blocks=needed - 1)
+    reuse = default_reuse_factor(graph, small)
     assert reuse > dsp_only
-    assert check_fit(network_resources(tile(graph, reuse), board), board).fits
+    assert check_fit(network_resources(tile(graph, reuse), small), small).fits
 
 
 def test_balanced_reuse_reaches_a_smaller_interval_with_fewer_dsps() -> None:
+    from dataclasses import replace
+
     from codesign.hardware import (
         balanced_reuse_factors,
         default_reuse_factor,
@@ -138,9 +143,16 @@ def test_balanced_reuse_reaches_a_smaller_interval_with_fewer_dsps() -> None:
     balanced = network_cost(balanced_graph, board)
     assert fits_board(balanced_graph, board)
     assert balanced.est_ii < uniform.est_ii and balanced.est_dsp < uniform.est_dsp
-    # the interval is the smallest that fits: no shorter one (the stream bound is pool1's
-    # 8 x 28 x 28 values at 4 a beat; the M20K blocks hold conv1 at RF 3, not RF 2)
-    assert balanced.est_ii == 784 * 3 > 8 * 28 * 28 // 4
-    assert not fits_board(tile(graph, reuse_for_interval(graph, balanced.est_ii - 1)), board)
+    # the streams' bound: pool1 reads 8 x 28 x 28 values at 4 a beat
+    stream_bound = 8 * 28 * 28 // 4
+    assert balanced.est_ii == stream_bound
     for layer in balanced_graph.matrix_layers:
         assert layer.positions * reuse[layer.name] <= balanced.est_ii
+    # with fewer M20K blocks the interval grows to the smallest that fits, and no shorter
+    needed = network_resources(balanced_graph, board).m20k_blocks
+    small = replace(board, m20k_blocks=needed - 1)
+    constrained = network_cost(tile(graph, balanced_reuse_factors(graph, small)), small)
+    assert constrained.est_ii > stream_bound
+    assert fits_board(tile(graph, balanced_reuse_factors(graph, small)), small)
+    shorter = tile(graph, reuse_for_interval(graph, constrained.est_ii - 1))
+    assert not fits_board(shorter, small)

@@ -32,10 +32,11 @@ Conv2d (the same tiles applied once per output position, on that position's im2c
                and the output frame read P values per beat: Cout banks.
   im2col       per tile input, an address adder and a padding comparison (index bits each).
   accumulators Cout rows only (one position at a time); the rest as for Dense.
-Pool2d: its frame is double-buffered (2·in_features·x bits, placed as a RAM with P·Kh·Kw read
-  ports replicated like the conv frame); per output lane Kh·Kw - 1 comparators (max) or adders
-  plus one constant multiplier built from adders (avg).
-Add: operand frames (features·x bits each, placed as RAMs read P values per beat): two per
+Pool2d: its frame is double-buffered (2·in_features·x bits, each a RAM in P·Kh·Kw banks: a
+  beat's windows are a regular pattern, so banks serve it where the conv needs copies); per
+  output lane Kh·Kw - 1 comparators (max) or adders plus one constant multiplier built from
+  adders (avg).
+Add: operand frames (features·x bits each, RAMs in P banks for the P values of a beat): two per
   operand, and for the operand that arrives early (a residual skip) as many as
   codesign.hardware.input_frames gives, so the network keeps its interval; P aligning adders
   plus the output conversion per lane.
@@ -175,20 +176,24 @@ def _row_writers(layer: Dense) -> list[int]:
     return [len(tiles) for tiles in writers]
 
 
-def place_ram(name: str, words: int, width: int, read_ports: int) -> Memory:
-    """A RAM of `words` x `width` read through `read_ports` ports: one copy per read port.
+def place_ram(name: str, words: int, width: int, read_ports: int, banked: bool = False) -> Memory:
+    """A RAM of `words` x `width` read through `read_ports` ports per cycle.
 
-    Small RAMs (at most MLAB_DEPTH words) stay in MLABs; the copies' blocks add up.
+    Arbitrary addresses (a conv's tile inputs) need one copy per read port; a regular pattern
+    (consecutive values of a beat, the windows of a pooling beat) is served by `read_ports`
+    banks of words / read_ports each. Small RAMs (at most MLAB_DEPTH words) stay in MLABs;
+    the copies' or banks' blocks add up.
     """
-    single = place_rom(name, max(words, 2), width)
-    copies = max(1, read_ports)
+    parts = max(1, read_ports)
+    part_words = ceil_div(words, parts) if banked else words
+    single = place_rom(name, max(part_words, 2), width)
     return Memory(
         name,
-        words * copies,
+        part_words * parts,
         width,
         single.placement,
-        single.m20k_blocks * copies,
-        single.mlabs * copies,
+        single.m20k_blocks * parts,
+        single.mlabs * parts,
     )
 
 
@@ -221,7 +226,8 @@ def _pool_resources(layer: Pool2d) -> ResourceEstimate:
     beat = layer.values_per_beat
     lanes_ops = layer.area - 1 if layer.mode.value == "max" else layer.area
     memories = tuple(
-        place_ram(f"frame{i}", layer.in_features, x_bits, beat * layer.area) for i in range(2)
+        place_ram(f"frame{i}", layer.in_features, x_bits, beat * layer.area, banked=True)
+        for i in range(2)
     )
     counters = index_bits(ceil_div(layer.in_features, beat)) + index_bits(
         ceil_div(layer.out_features, beat)
@@ -238,7 +244,7 @@ def _add_resources(layer: Add, frames: tuple[int, ...]) -> ResourceEstimate:
     beat = layer.values_per_beat
     widths = [f.width for f in layer.require_input_formats()]
     memories = tuple(
-        place_ram(f"operand{k}_{i}", layer.features, width, beat)
+        place_ram(f"operand{k}_{i}", layer.features, width, beat, banked=True)
         for k, (width, count) in enumerate(zip(widths, frames, strict=True))
         for i in range(count)
     )
