@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,25 @@ def test_graph_text_is_stable(small_graph: tuple[Graph, np.ndarray]) -> None:
         "rf=2",
         f"tiles={graph.layers[0].require_tiling().tiles}",
     ]
+
+
+def test_formats_the_kernels_cannot_implement_exactly_are_refused() -> None:
+    import pytest
+
+    from codesign.boards import load_board
+    from codesign.emit.hls import emit_hls
+    from codesign.ir.fixed import FixedPoint
+
+    graph, _ = make_graph([(8, 12)], keep=0.5)
+    layer = graph.layers[0]
+    formats = layer.require_formats()
+    assert layer.check_exact_formats() == formats
+    dropped_bit = replace(layer, formats=replace(formats, accum=FixedPoint(30, 30 - 3)))
+    with pytest.raises(ValueError, match="fraction bits"):
+        dropped_bit.check_exact_formats()
+    with pytest.raises(ValueError, match="fraction bits"):
+        emit_hls(replace(graph, layers=(dropped_bit,)), load_board("arria10-gx1150"))
+    wide = formats.bias.width + 5
+    wide_bias = FixedPoint(wide, wide - formats.accum.frac)
+    with pytest.raises(ValueError, match="no wider than the accumulator"):
+        replace(layer, formats=replace(formats, bias=wide_bias)).check_exact_formats()

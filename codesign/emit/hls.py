@@ -246,17 +246,9 @@ def _input_formats(layer: Layer) -> tuple[FixedPoint, ...]:
 
 
 def _check_matrix(layer: Dense) -> None:
-    formats = layer.require_formats()
+    layer.check_exact_formats()
     layer.require_csr()
     layer.require_tiling()
-    if formats.accum.frac != formats.input.frac + formats.weight.frac:
-        raise ValueError(
-            f"layer {layer.name}: the accumulator must keep every product bit "
-            f"(frac {formats.input.frac} + {formats.weight.frac}), "
-            f"got frac {formats.accum.frac}"
-        )
-    if formats.bias.frac != formats.accum.frac or formats.bias.width > formats.accum.width:
-        raise ValueError(f"layer {layer.name}: bias raw values must fit the accumulator format")
 
 
 def _check_identifiers(graph: Graph, layers: Sequence[LayerView], net_ids: NetIds) -> None:

@@ -122,16 +122,9 @@ def output_shift(layer: Dense) -> int:
 
 def check_layer(layer: Dense) -> None:
     """Raise ValueError when the engine cannot implement the layer's formats exactly."""
-    formats = layer.require_formats()
+    formats = layer.check_exact_formats()
     layer.require_csr()
     layer.require_tiling()
-    if formats.accum.frac != formats.input.frac + formats.weight.frac:
-        raise ValueError(
-            f"layer {layer.name}: accumulator fraction bits {formats.accum.frac} must be "
-            f"input + weight fraction bits ({formats.input.frac} + {formats.weight.frac})"
-        )
-    if formats.bias.frac != formats.accum.frac or not formats.bias.signed:
-        raise ValueError(f"layer {layer.name}: the bias must be signed, in the accumulator format")
     narrow = formats.accum.width < accumulator_width(layer)
     if narrow and (formats.accum.overflow is not Overflow.WRAP or not formats.accum.signed):
         raise ValueError(

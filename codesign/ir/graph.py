@@ -236,6 +236,26 @@ class Dense:
             raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
         return self.formats
 
+    def check_exact_formats(self) -> LayerFormats:
+        """The formats, if the kernels can implement them exactly; else a ValueError.
+
+        The accumulator keeps every product bit (frac = input + weight), and the bias is a
+        signed raw value in the accumulator's fraction, no wider than the accumulator.
+        """
+        formats = self.require_formats()
+        if formats.accum.frac != formats.input.frac + formats.weight.frac:
+            raise ValueError(
+                f"layer {self.name}: accumulator fraction bits {formats.accum.frac} must be "
+                f"input + weight fraction bits ({formats.input.frac} + {formats.weight.frac})"
+            )
+        bias = formats.bias
+        if bias.frac != formats.accum.frac or not bias.signed or bias.width > formats.accum.width:
+            raise ValueError(
+                f"layer {self.name}: the bias must be signed, in the accumulator's fraction and "
+                "no wider than the accumulator"
+            )
+        return formats
+
     def require_csr(self) -> BlockCSR:
         if self.csr is None:
             raise ValueError(f"layer {self.name}: not compressed yet (run the compress pass)")
