@@ -138,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("projects", type=Path, nargs="+")
     report.add_argument("--out", type=Path, default=Path("codesign-report"))
 
-    demo = sub.add_parser("demo", help="dense vs 75%% block-sparse digits-mlp, end to end")
+    demo = sub.add_parser("demo", help="dense vs 75%% block-sparse model, end to end")
     demo.add_argument("--out", type=Path, default=Path("build/demo"))
     demo.add_argument("--board", default=DEFAULT_BOARD)
+    demo.add_argument("--model", default="digits-mlp", help="digits-mlp (default) or mnist-cnn")
     return parser
 
 
@@ -476,7 +477,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from codesign.demo import run_demo
 
-    result = run_demo(args.out, args.board, notify=lambda message: print(message, flush=True))
+    result = run_demo(
+        args.out,
+        args.board,
+        notify=lambda message: print(message, flush=True),
+        model_name=args.model,
+    )
     print()
     print(demo_summary(result))
     ok = all(
@@ -489,7 +495,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def demo_summary(result: Any) -> str:
     from codesign.report import Project, format_table, rows
 
-    lines = [f"codesign demo: digits-mlp on {result.board}"]
+    lines = [f"codesign demo: {result.model} on {result.board}"]
     for v in result.variants:
         acc, totals = v.report["accuracy"], v.report["totals"]
         network = v.rtlsim["network"]

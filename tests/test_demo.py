@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,11 +12,8 @@ from codesign.cli import main
 pytestmark = [pytest.mark.slow, pytest.mark.csim, pytest.mark.rtlsim]
 
 
-def test_demo_dense_and_sparse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from codesign.demo import MARKER, run_demo
-
-    out = tmp_path / "demo"
-    result = run_demo(out)
+def check_variants(result: Any, out: Path) -> None:
+    """Both variants bit-exact and non-trivial, on the model, fitting; sparse needs fewer DSPs."""
     assert [v.name for v in result.variants] == ["dense", "sparse"]
     dsp = {}
     for variant in result.variants:
@@ -33,8 +31,27 @@ def test_demo_dense_and_sparse(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert dsp["sparse"] < dsp["dense"]
     assert result.variants[1].report["totals"]["sparsity"] == pytest.approx(0.75, abs=0.01)
 
+
+def test_demo_dense_and_sparse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from codesign.demo import MARKER, run_demo
+
+    out = tmp_path / "demo"
+    check_variants(run_demo(out), out)
+
     # a second run replaces the folder it made itself, through the CLI
     assert (out / MARKER).is_file()
     assert main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "codesign demo: digits-mlp on arria10-gx1150" in printed and "MISMATCH" not in printed
+
+
+def test_demo_of_the_cnn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from codesign.demo import run_demo
+
+    out = tmp_path / "demo"
+    result = run_demo(out, model_name="mnist-cnn")
+    check_variants(result, out)
+    kinds = [layer["kind"] for layer in result.variants[1].report["layers"]]
+    assert kinds == ["conv2d", "pool2d", "conv2d", "pool2d", "dense"]
+    assert main(["demo", "--model", "resnet", "--out", str(tmp_path / "other")]) == 2
+    assert "the demo runs digits-mlp, mnist-cnn, not 'resnet'" in capsys.readouterr().err
