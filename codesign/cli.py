@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--model", required=True, help="digits-mlp, mnist-cnn or file.py:function")
     prune.add_argument("--weights", type=Path, help="state_dict to start from (else: train)")
     prune.add_argument("--dataset", required=True, help="digits, mnist5k or a .npz file")
+    prune.add_argument(
+        "--input-shape",
+        type=_input_shape,
+        help="view the dataset's samples in this shape, e.g. 1,8,8 for digits (no batch)",
+    )
     prune.add_argument("--board", default=DEFAULT_BOARD)
     target = prune.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="fraction of zero weights, in [0, 1)")
@@ -203,6 +208,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             seed=args.seed,
             force=args.force,
             progress=sys.stderr.isatty(),
+            input_shape=args.input_shape,
         )
     )
     print(prune_summary(outcome.record))
@@ -273,6 +279,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         dataset_name = args.dataset or pruned.dataset_name
         block = block or pruned.block
         dense_accuracy = pruned.dense_accuracy
+        args.input_shape = args.input_shape or pruned.input_shape
     else:
         model, model_name = load_model(args.model, args.weights), args.model
         dataset_name = args.dataset

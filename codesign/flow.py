@@ -370,6 +370,7 @@ class PruneRequest:
     seed: int = 0
     force: bool = False
     progress: bool = False
+    input_shape: tuple[int, ...] | None = None  # view the dataset's samples in this shape
 
 
 @dataclass(frozen=True)
@@ -434,6 +435,13 @@ def prune(request: PruneRequest) -> PruneOutcome:
     config.check()
     config.make_schedule()
     dataset = load_dataset(request.dataset_name)
+    if request.input_shape is not None and tuple(request.input_shape) != dataset.input_shape:
+        if int(np.prod(request.input_shape)) != int(np.prod(dataset.input_shape)):
+            raise CodesignError(
+                f"--input-shape {request.input_shape} disagrees with the dataset's "
+                f"{dataset.input_shape} (a different number of values)"
+            )
+        dataset = dataset.reshaped(tuple(request.input_shape))
     seed_everything(request.seed)  # before building: same initial weights as train_builtin
     model = load_model(request.model_spec, request.weights)
     prunable_layers(model)  # no prunable layer: an error before any training
@@ -504,6 +512,7 @@ def _prune_record(
         "schema": PRUNE_SCHEMA,
         "model": request.model_spec,
         "dataset": request.dataset_name,
+        "input_shape": list(request.input_shape) if request.input_shape else None,
         "board": request.board.key,
         "method": config.method,
         "balanced": config.balanced if config.method == "block" else None,
@@ -550,6 +559,7 @@ class PrunedModel:
     dataset_name: str
     block: tuple[int, int]
     dense_accuracy: float | None
+    input_shape: tuple[int, ...] | None = None  # the shape the dataset was viewed in
 
 
 def load_pruned(prune_dir: Path) -> PrunedModel:
@@ -566,6 +576,8 @@ def load_pruned(prune_dir: Path) -> PrunedModel:
         spec, dataset_name = str(record["model"]), str(record["dataset"])
         block = (int(record["block"][0]), int(record["block"][1]))
         dense = record.get("accuracy", {}).get("dense")
+        shape = record.get("input_shape")
+        input_shape = tuple(int(d) for d in shape) if shape else None
         resized = {
             str(name): {str(k): int(v) for k, v in sizes.items()}
             for name, sizes in record.get("resized", {}).items()
@@ -579,7 +591,7 @@ def load_pruned(prune_dir: Path) -> PrunedModel:
     model = load_model(spec)
     apply_resized(model, resized)
     load_weights(model, prune_dir / "model.pt")
-    return PrunedModel(model, spec, dataset_name, block, dense)
+    return PrunedModel(model, spec, dataset_name, block, dense, input_shape)
 
 
 def csim(project: Path) -> dict[str, Any]:

@@ -111,15 +111,21 @@ def test_pruned_mnist_cnn_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_residual_model_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A user's model file (conv + BatchNorm, residual add, LeakyReLU, avg pool) on digits
-    viewed as 1x8x8: generate, csim and simulate agree bit for bit with the reference."""
+    viewed as 1x8x8: prune, generate --from, csim and simulate agree bit for bit."""
     model = Path(__file__).parent / "fixtures" / "models" / "resblock.py"
-    project = tmp_path / "project"
-    generate = ["generate", "--model", f"{model}:resblock", "--dataset", "digits"]
-    generate += ["--input-shape", "1,8,8", "--reuse", "8", "--vectors", "8", "--out", str(project)]
-    assert main(generate) == 0
+    prune_dir, project = tmp_path / "pruned", tmp_path / "project"
+    prune = ["prune", "--model", f"{model}:resblock", "--dataset", "digits"]
+    prune += ["--input-shape", "1,8,8", "--sparsity", "0.5", "--epochs", "5"]
+    assert main([*prune, "--out", str(prune_dir)]) == 0
+    record = json.loads((prune_dir / "prune.json").read_text())
+    assert record["input_shape"] == [1, 8, 8]
+    # the shape comes back from prune.json
+    generate = ["generate", "--from", str(prune_dir), "--reuse", "8", "--vectors", "8"]
+    assert main([*generate, "--out", str(project)]) == 0
     report = json.loads((project / "report.json").read_text())
     add = next(layer for layer in report["layers"] if layer["kind"] == "add")
     assert add["inputs"] == ["stem", "conv2"] and add["activation"] == "leaky_relu"
+    assert report["accuracy"]["pruned_float"] > 0.5  # fine-tuned from scratch on digits
     assert main(["csim", str(project)]) == 0
     assert json.loads((project / "csim.json").read_text())["outputs_match"]
     assert main(["simulate", str(project)]) == 0
