@@ -244,3 +244,25 @@ def test_a_view_that_drops_the_batch_dimension_is_refused() -> None:
 
     with pytest.raises(ModelError):
         lower(Bad(), "m", (4,), (1, 4))
+
+
+def test_global_and_adaptive_pooling_become_fixed_windows() -> None:
+    torch.manual_seed(6)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveMaxPool2d((4, 2)),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    )
+    graph, x = quantised(model, (1, 8, 8))
+    max_pool, avg_pool = graph.layers[1], graph.layers[2]
+    assert isinstance(max_pool, Pool2d) and isinstance(avg_pool, Pool2d)
+    assert (max_pool.mode, max_pool.kernel, max_pool.stride) == (PoolMode.MAX, (2, 4), (2, 4))
+    assert (avg_pool.mode, avg_pool.kernel, avg_pool.out_features) == (PoolMode.AVG, (4, 2), 4)
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+    with pytest.raises(ModelError, match=r"output size \(3, 3\) must divide the input"):
+        lower(nn.Sequential(nn.AdaptiveAvgPool2d(3)), "m", (1, 8, 8), (1, 4))

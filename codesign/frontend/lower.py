@@ -3,9 +3,10 @@
 Supported (inference semantics): Linear, Conv2d (stride, zero padding, no groups or
 dilation), BatchNorm1d/2d folded into the Linear or Conv2d before it, ReLU and LeakyReLU
 fused into the layer before them (Linear, Conv2d or a residual add), MaxPool2d and AvgPool2d
-(no padding), Flatten and view/reshape (values are flat, so these only change the shape the
-next layer checks; `x.size(0)` may give the batch), residual `+` of two layer outputs of the
-same shape, and Dropout and Identity as no-ops. Anything else is refused with the node's name
+(no padding), their adaptive forms where the output size divides the input (global pooling),
+Flatten and view/reshape (values are flat, so these only change the shape the next layer
+checks; `x.size(0)` may give the batch), residual `+` of two layer outputs of the same shape,
+and Dropout and Identity as no-ops. Anything else is refused with the node's name
 and this list.
 """
 
@@ -36,7 +37,8 @@ from codesign.ir.names import safe_identifier
 
 SUPPORTED = (
     "Linear, Conv2d, BatchNorm (after Linear/Conv2d), ReLU, LeakyReLU, MaxPool2d, AvgPool2d, "
-    "Flatten, residual add, Dropout, Identity"
+    "AdaptiveMax/AvgPool2d (output size dividing the input), Flatten, view/reshape, residual "
+    "add, Dropout, Identity"
 )
 _RELU_FUNCTIONS = {F.relu, torch.relu}
 _PASSTHROUGH_MODULES = (nn.Dropout, nn.Identity)
@@ -146,6 +148,8 @@ def _lower_node(
         return _activation(state, node, module, value)
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         return _pool(state, module, str(node.target), value)
+    if isinstance(module, (nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)):
+        return _adaptive_pool(state, module, str(node.target), value)
     if isinstance(module, _PASSTHROUGH_MODULES):
         return value
     if _is_flatten(node, module):
@@ -320,6 +324,46 @@ def _pool(
             f"layer {source_name} ({kind}): {', '.join(problems)} is not supported; the "
             "hardware flow pools without padding, in floor mode"
         )
+    mode = PoolMode.MAX if isinstance(module, nn.MaxPool2d) else PoolMode.AVG
+    return _pool_layer(state, source_name, kind, mode, value, kernel, stride)
+
+
+def _adaptive_pool(
+    state: _Lowering,
+    module: nn.AdaptiveMaxPool2d | nn.AdaptiveAvgPool2d,
+    source_name: str,
+    value: _Value,
+) -> _Value:
+    """Adaptive pooling to an output size that divides the input: fixed windows and strides
+    (AdaptiveAvgPool2d(1) is global average pooling)."""
+    kind = type(module).__name__
+    if len(value.shape) != 3:
+        raise ModelError(
+            f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}"
+        )
+    _, height, width = value.shape
+    size = module.output_size
+    pair = (size, size) if isinstance(size, int) or size is None else tuple(size)
+    out = (height if pair[0] is None else int(pair[0]), width if pair[1] is None else int(pair[1]))
+    if height % out[0] or width % out[1]:
+        raise ModelError(
+            f"layer {source_name} ({kind}): output size {out} must divide the input "
+            f"{(height, width)} (windows of one size)"
+        )
+    window = (height // out[0], width // out[1])
+    mode = PoolMode.MAX if isinstance(module, nn.AdaptiveMaxPool2d) else PoolMode.AVG
+    return _pool_layer(state, source_name, kind, mode, value, window, window)
+
+
+def _pool_layer(
+    state: _Lowering,
+    source_name: str,
+    kind: str,
+    mode: PoolMode,
+    value: _Value,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+) -> _Value:
     if len(value.shape) != 3:
         raise ModelError(
             f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}"
@@ -331,7 +375,7 @@ def _pool(
         Pool2d(
             name=safe_identifier(source_name, state.taken),
             source_name=source_name,
-            mode=PoolMode.MAX if isinstance(module, nn.MaxPool2d) else PoolMode.AVG,
+            mode=mode,
             channels=channels,
             in_height=height,
             in_width=width,
