@@ -266,3 +266,58 @@ def test_global_and_adaptive_pooling_become_fixed_windows() -> None:
     assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
     with pytest.raises(ModelError, match=r"output size \(3, 3\) must divide the input"):
         lower(nn.Sequential(nn.AdaptiveAvgPool2d(3)), "m", (1, 8, 8), (1, 4))
+
+
+class SkipAroundView(nn.Module):
+    """The layer's raw output is used twice: once through a view and an activation."""
+
+    def __init__(self, through: str) -> None:
+        super().__init__()
+        self.through = through
+        self.fc1 = nn.Linear(16, 16)
+        self.fc2 = nn.Linear(16, 16)
+        self.drop = nn.Dropout(0.1)
+        self.bn = nn.BatchNorm1d(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.fc1(x)
+        if self.through == "view":
+            b = F.relu(a.view(a.size(0), -1))
+        elif self.through == "dropout":
+            b = F.relu(self.drop(a))
+        else:
+            b = self.bn(torch.flatten(a, 1))
+        return self.fc2(b) + a
+
+
+@pytest.mark.parametrize("through", ["view", "dropout", "flatten_bn"])
+def test_fusing_through_an_alias_of_a_value_used_elsewhere_is_refused(through: str) -> None:
+    # fusing would change what the skip connection reads
+    with pytest.raises(ModelError, match="also used elsewhere"):
+        lower(SkipAroundView(through), "m", (16,), (1, 4))
+
+
+def test_shape_queries_and_self_adds() -> None:
+    class ShapeView(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.fc = nn.Linear(2 * 6 * 6, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = F.relu(self.conv(x))
+            return self.fc(y.view(y.shape[0], -1))
+
+    graph = lower(ShapeView(), "m", (1, 8, 8), (1, 4))
+    assert [layer.kind for layer in graph.layers] == ["conv2d", "dense"]
+
+    class Double(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x + x)
+
+    with pytest.raises(ModelError, match="adds a value to itself"):
+        lower(Double(), "m", (4,), (1, 4))

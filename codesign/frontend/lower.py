@@ -72,11 +72,22 @@ class _Lowering:
         return _Value(layer.name, layer.out_shape)
 
     def fusable(self, node: fx.Node, value: _Value, what: str) -> int:
-        """Index of the layer producing `value`, which `node` (an activation or BN) modifies."""
-        producer = node.all_input_nodes[0]
+        """Index of the layer producing `value`, which `node` (an activation or BN) modifies.
+
+        Fusing changes the layer's output for every reader, so `node` must be its only one:
+        the layer's node and the views, flattens and no-ops of it (its aliases) may have no
+        other user (shape queries aside).
+        """
         if value.source == GRAPH_INPUT:
             raise ModelError(f"{what} {node.name!r} must follow a layer, not the model's input")
-        if len([user for user in producer.users if user not in self.sizes]) != 1:
+        aliases = {n for n, v in self.values.items() if v.source == value.source}
+        readers = {
+            user
+            for alias in aliases
+            for user in alias.users
+            if user not in aliases and user not in self.sizes
+        }
+        if readers != {node}:
             raise ModelError(
                 f"{what} {node.name!r}: the value it reads is also used elsewhere, so it cannot "
                 "be fused into the layer that computes it"
@@ -112,7 +123,7 @@ def lower(
             raise ModelError(
                 f"node {node.name!r} reads a parameter directly; supported: {SUPPORTED}"
             )
-        if node.op == "call_method" and node.target == "size":
+        if _is_shape_query(node, state.sizes):
             state.sizes.add(node)  # only read by a view/reshape: the batch size
             continue
         module = modules.get(str(node.target)) if node.op == "call_module" else None
@@ -387,6 +398,8 @@ def _pool_layer(
 
 
 def _add(state: _Lowering, node: fx.Node, operands: list[_Value]) -> _Value:
+    if len(node.args) == 2 and node.args[0] is node.args[1]:
+        raise ModelError(f"add {node.name!r}: adds a value to itself; scale the layer instead")
     if len(operands) != 2 or len(node.args) != 2 or node.kwargs:
         raise ModelError(
             f"add {node.name!r}: only the sum of two layer outputs (a residual connection) is "
@@ -468,6 +481,20 @@ def _check_output(layers: list[Layer], output: _Value) -> tuple[Layer, ...]:
     if unused:
         raise ModelError(f"the outputs of {unused} are never used; remove those layers")
     return tuple(layers)
+
+
+def _is_shape_query(node: fx.Node, sizes: set[fx.Node]) -> bool:
+    """x.size(...), x.shape or an element of either: shape metadata, not a value."""
+    if node.op == "call_method" and node.target == "size":
+        return True
+    if node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",):
+        return True
+    return (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and isinstance(node.args[0], fx.Node)
+        and node.args[0] in sizes
+    )
 
 
 def _is_add(node: fx.Node) -> bool:
