@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from codesign import __version__
 from codesign.errors import CodesignError
+from codesign.ir.fixed import MAX_WIDTH
 
 log = logging.getLogger("codesign")
 
@@ -27,9 +28,27 @@ def _input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], else a clear usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer in [{low}, {high}], got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def _add_quant(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weight-bits", type=int, default=8, help="weight width (default 8)")
-    parser.add_argument("--act-bits", type=int, default=16, help="activation width (default 16)")
+    bits = _int_in(2, MAX_WIDTH)
+    parser.add_argument("--weight-bits", type=bits, default=8, help="weight width (default 8)")
+    parser.add_argument("--act-bits", type=bits, default=16, help="activation width (default 16)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-layer formats, e.g. fc1.output=s16.10:TRN:WRAP,weight=s6.5,conv2.accum=24 "
         "(default: calibrated; see codesign/precision.py)",
     )
-    gen.add_argument("--vectors", type=int, default=32, help="test vectors (default 32)")
+    gen.add_argument(
+        "--vectors", type=_int_in(1, 1_000_000), default=32, help="test vectors (default 32)"
+    )
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--force", action="store_true", help="replace a non-empty --out")
     gen.add_argument(
@@ -137,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="simulate the RTL in Verilator through cocotb")
     simulate.add_argument("project", type=Path)
     simulate.add_argument("--layer", help="simulate only this layer")
-    simulate.add_argument("--vectors", type=int, help="use only the first N test vectors")
+    simulate.add_argument(
+        "--vectors", type=_int_in(1, 1_000_000), help="use only the first N test vectors"
+    )
 
     report = sub.add_parser("report", help="compare projects: latency, DSPs, correctness")
     report.add_argument("projects", type=Path, nargs="+")
@@ -358,7 +381,7 @@ def _print_generated(report: dict[str, Any], out: Path) -> None:
         if _overflow_text(layer)
     ]
     if overflowing:
-        print(f"overflow on the test vectors (reference): {'; '.join(overflowing)}")
+        print(f"overflow (reference, {report['n_vectors']} test vectors): {'; '.join(overflowing)}")
     print(f"wrote {out} (hls/, rtl/, vectors/, report.json)")
 
 
@@ -381,7 +404,11 @@ def _overflow_text(layer: dict[str, Any]) -> str:
     """'12 outputs overflowed, 3 sums wrapped' from a layer's counts; empty when none."""
     parts = [
         f"{layer[key]} {what}"
-        for key, what in (("overflows", "outputs overflowed"), ("accum_overflows", "sums wrapped"))
+        for key, what in (
+            ("weight_overflows", "weights saturated"),
+            ("overflows", "outputs overflowed"),
+            ("accum_overflows", "sums wrapped"),
+        )
         if layer.get(key)
     ]
     return ", ".join(parts)

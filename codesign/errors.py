@@ -29,3 +29,7 @@ class ToolError(CodesignError):
 
 class OutputDirError(CodesignError):
     """An output folder is not empty and --force was not given, or it is not a project."""
+
+
+class FormatError(CodesignError, ValueError):
+    """A layer's formats or parameters cannot be implemented exactly by the kernels."""

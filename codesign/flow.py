@@ -267,6 +267,7 @@ def _report(request: GenerateRequest, graph: Graph, digest: str) -> dict[str, ob
 
 def _add_overflows(report: dict[str, Any], traces: list[reference.LayerTrace]) -> None:
     """The reference's overflow counts on the test vectors, per layer (design.md §5)."""
+    report["n_vectors"] = int(traces[0].output.shape[0])  # the test vectors they count over
     for entry, trace in zip(report["layers"], traces, strict=True):
         entry["overflows"] = int(trace.saturated)
         entry["accum_overflows"] = int(trace.accum_overflows)
@@ -286,6 +287,8 @@ def _matrix_fields(layer: Dense) -> dict[str, object]:
         "block_sparsity": round(csr.block_sparsity, 6),
         "nnz_blocks": csr.nnz_blocks,
         "positions": layer.positions,
+        # weights that saturated when quantised (a --precision weight format too narrow)
+        "weight_overflows": layer.weight_overflows,
     }
     if layer.activation is Activation.LEAKY_RELU:
         fields["alpha"] = layer.alpha

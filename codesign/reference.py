@@ -23,8 +23,9 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from codesign.ir.fixed import FixedPoint, RawArray
+from codesign.ir.fixed import MAX_WIDTH, FixedPoint, RawArray
 from codesign.ir.graph import (
+    ALPHA_BITS,
     ALPHA_FRAC,
     GRAPH_INPUT,
     POOL_FRAC,
@@ -66,8 +67,18 @@ def activate(
         return np.maximum(values, 0), frac
     if activation is Activation.LEAKY_RELU:
         slope = alpha_raw(alpha)
+        values = _exact(values, ALPHA_BITS)
         return np.where(values < 0, values * slope, values << ALPHA_FRAC), frac + ALPHA_FRAC
     return values, frac
+
+
+def _exact(values: RawArray, extra_bits: int) -> RawArray:
+    """`values`, as Python integers (object array) if growing by `extra_bits` could overflow
+    int64: wide accumulators (27-bit operands) times a LeakyReLU slope need up to 80 bits."""
+    largest = int(np.abs(values).max()) if values.size else 0
+    if largest.bit_length() + extra_bits <= MAX_WIDTH:
+        return values
+    return values.astype(object)
 
 
 def _cast(target: FixedPoint, values: RawArray, frac: int) -> tuple[RawArray, int]:
@@ -129,8 +140,9 @@ def pool_forward(layer: Pool2d, x_raw: RawArray) -> LayerTrace:
 def add_forward(layer: Add, a_raw: RawArray, b_raw: RawArray) -> LayerTrace:
     a_format, b_format = layer.require_input_formats()
     frac = layer.sum_frac
-    total = (a_raw.astype(np.int64) << (frac - a_format.frac)) + (
-        b_raw.astype(np.int64) << (frac - b_format.frac)
+    shifts = (frac - a_format.frac, frac - b_format.frac)
+    total = (_exact(a_raw.astype(np.int64), shifts[0] + 1) << shifts[0]) + (
+        _exact(b_raw.astype(np.int64), shifts[1] + 1) << shifts[1]
     )
     activated, activated_frac = activate(total, layer.activation, layer.alpha, frac)
     output, saturated = _cast(layer.out_format(), activated, activated_frac)

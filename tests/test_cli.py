@@ -106,7 +106,8 @@ def test_generate_with_precision_reports_overflows(
     first, second = report["layers"]
     assert first["formats"]["output"] == "s6.5" and first["formats"]["weight"] == "s6.5"
     assert first["overflows"] > 0 and second["accum_overflows"] > 0
-    assert f"overflow on the test vectors (reference): layer_0 ({first['overflows']} outputs" in out
+    assert "overflow (reference, 32 test vectors): layer_0 (" in out
+    assert f"{first['overflows']} outputs overflowed" in out
 
 
 def test_generate_refuses_precision_for_an_unknown_layer(
@@ -116,3 +117,25 @@ def test_generate_refuses_precision_for_an_unknown_layer(
     code, _, err = run(capsys, *args, str(tmp_path / "p"), "--precision", "fc9.output=s8.4")
     assert code == 2 and "--precision names unknown layer(s) ['fc9']" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_formats_the_kernels_cannot_hold_are_clear_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["generate", "--model", f"{SMALL}:mlp", "--input-shape", "12", "--out"]
+    code, _, err = run(capsys, *args, str(tmp_path / "p"), "--precision", "output=s8.-120")
+    assert code == 2 and "fraction bits from its sum's" in err and "Traceback" not in err
+    wide = ["generate", "--model", f"{SMALL}:wide", "--input-shape", "600", "--out"]
+    bits = ["--weight-bits", "27", "--act-bits", "27"]
+    code, _, err = run(capsys, *wide, str(tmp_path / "q"), *bits)
+    assert code == 2 and "an exact accumulator needs" in err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()
+
+
+def test_clipped_weights_are_counted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ["generate", "--model", f"{SMALL}:mlp", "--input-shape", "12", "--out"]
+    code, out, _ = run(capsys, *args, str(tmp_path / "p"), "--precision", "weight=u8.7")
+    assert code == 0
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert all(layer["weight_overflows"] > 0 for layer in report["layers"])  # negatives clip
+    assert "weights saturated" in out

@@ -321,3 +321,34 @@ def test_shape_queries_and_self_adds() -> None:
 
     with pytest.raises(ModelError, match="adds a value to itself"):
         lower(Double(), "m", (4,), (1, 4))
+
+
+def test_leaky_relu_slope_outside_the_stored_range_is_refused() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(3.0))
+    with pytest.raises(ModelError, match=r"slope 3.0 is outside \[-2, 2\)"):
+        lower(model, "m", (4,), (1, 4))
+
+
+def test_wide_leaky_relu_is_exact_beyond_int64() -> None:
+    """27-bit operands: the accumulator times the slope needs more than 64 bits."""
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(16, 16), nn.LeakyReLU(1.5), nn.Linear(16, 4))
+    x = np.random.default_rng(7).uniform(-1, 1, size=(16, 16)).astype(np.float32)
+    graph = quantise(lower(model, "m", (16,), (1, 4)), x, weight_bits=27, act_bits=27)
+    layer = graph.layers[0]
+    formats = layer.require_formats()
+    assert formats.accum.width + 18 > 64
+    raw = reference.quantize_inputs(graph, x)
+    got = reference.run(graph, raw)[0].output
+    # the same in Python integers, element by element
+    slope = round(1.5 * 2**16)
+    shift = formats.accum.frac + 16 - formats.output.frac
+    assert layer.weight_raw is not None and layer.bias_raw is not None
+    for row, out in zip(raw.tolist(), got.tolist(), strict=True):
+        for r in range(16):
+            acc = sum(int(w) * int(v) for w, v in zip(layer.weight_raw[r], row, strict=True))
+            acc += int(layer.bias_raw[r])
+            value = acc * slope if acc < 0 else acc << 16
+            value = (value + (1 << (shift - 1))) >> shift
+            value = min(max(value, formats.output.min_raw), formats.output.max_raw)
+            assert out[r] == value

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from codesign.boards import Board
 from codesign.emit.hls_layers import LayerView, MatrixView, layer_view
 from codesign.emit.plan import BuildPlan, template_environment
-from codesign.errors import ToolError
+from codesign.errors import FormatError, ToolError
 from codesign.ir.fixed import FixedPoint
 from codesign.ir.graph import GRAPH_INPUT, Add, Dense, Graph, Layer
 from codesign.ir.names import RESERVED
@@ -226,14 +226,14 @@ def _check_graph(graph: Graph) -> None:
         for producer, expected in zip(graph.inputs_of(layer), _input_formats(layer), strict=True):
             size = network_inputs if producer == GRAPH_INPUT else graph.layer(producer).out_features
             if size != layer.in_features:
-                raise ValueError(
+                raise FormatError(
                     f"layer {layer.name}: reads {layer.in_features} values, "
                     f"its input {producer} has {size}"
                 )
             actual = graph.format_of(producer)
             if actual != expected:
                 what = "the network input" if producer == GRAPH_INPUT else f"layer {producer}"
-                raise ValueError(
+                raise FormatError(
                     f"layer {layer.name}: input format {expected.describe()} differs from the "
                     f"output format {actual.describe()} of {what}"
                 )

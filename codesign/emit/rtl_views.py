@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codesign.errors import FormatError
 from codesign.hardware import input_frames
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding
 from codesign.ir.graph import (
+    ALPHA_BITS,
     ALPHA_FRAC,
     GRAPH_INPUT,
     POOL_FRAC,
@@ -24,13 +26,12 @@ from codesign.ir.graph import (
     Layer,
     Pool2d,
     PoolMode,
-    alpha_raw,
+    alpha_fits,
     ceil_div,
     pool_reciprocal_raw,
 )
 
 SHIFT_BITS = 8  # the engines' SHIFT_WIDTH
-ALPHA_BITS = 18  # the engines' ALPHA_WIDTH
 ACTIVATION_CODES = {Activation.NONE: 0, Activation.RELU: 1, Activation.LEAKY_RELU: 2}
 MATRIX_MODULE, POOL_MODULE, ADD_MODULE = "matrix_engine", "pool_engine", "add_engine"
 
@@ -91,15 +92,20 @@ def _cast_parameters(output: FixedPoint) -> tuple[tuple[str, str], ...]:
 
 
 def _check_shift(layer: Layer, shift: int) -> None:
-    if abs(shift) >= 1 << (SHIFT_BITS - 1):
-        raise ValueError(f"layer {layer.name}: output shift {shift} out of range")
+    limit = (1 << (SHIFT_BITS - 1)) - 1
+    if abs(shift) > limit:
+        raise FormatError(
+            f"layer {layer.name}: its output format is {shift} fraction bits from its sum's; "
+            f"the RTL engines shift by at most {limit} (check --precision)"
+        )
 
 
 def _check_alpha(layer: Dense | Add) -> None:
-    if layer.activation is Activation.LEAKY_RELU:
-        raw = alpha_raw(layer.alpha)
-        if not -(1 << (ALPHA_BITS - 1)) <= raw < 1 << (ALPHA_BITS - 1):
-            raise ValueError(f"layer {layer.name}: LeakyReLU slope {layer.alpha} out of range")
+    if layer.activation is Activation.LEAKY_RELU and not alpha_fits(layer.alpha):
+        raise FormatError(
+            f"layer {layer.name}: LeakyReLU slope {layer.alpha} is outside [-2, 2), the range "
+            f"the kernels store ({ALPHA_BITS} bits)"
+        )
 
 
 def accumulator_width(layer: Dense) -> int:
@@ -121,13 +127,13 @@ def output_shift(layer: Dense) -> int:
 
 
 def check_layer(layer: Dense) -> None:
-    """Raise ValueError when the engine cannot implement the layer's formats exactly."""
+    """Raise FormatError when the engine cannot implement the layer's formats exactly."""
     formats = layer.check_exact_formats()
     layer.require_csr()
     layer.require_tiling()
     narrow = formats.accum.width < accumulator_width(layer)
     if narrow and (formats.accum.overflow is not Overflow.WRAP or not formats.accum.signed):
-        raise ValueError(
+        raise FormatError(
             f"layer {layer.name}: a narrowed accumulator must be signed and wrap (AC_WRAP)"
         )
     _check_shift(layer, output_shift(layer))
@@ -301,7 +307,7 @@ def streams(graph: Graph) -> tuple[StreamView, ...]:
         for name, wanted in zip(graph.inputs_of(layer), input_streams(layer), strict=True):
             produced = views[index[name]]
             if (produced.width, produced.signed) != (wanted.width, wanted.signed):
-                raise ValueError(
+                raise FormatError(
                     f"layer {layer.name}: input format {input_formats(layer)[0].describe()} "
                     f"differs from {name}'s output format {graph.format_of(name).describe()}"
                 )
@@ -309,7 +315,7 @@ def streams(graph: Graph) -> tuple[StreamView, ...]:
                 wanted.values_per_beat,
                 wanted.features,
             ):
-                raise ValueError(f"layers {name} and {layer.name}: values per beat differ")
+                raise FormatError(f"layers {name} and {layer.name}: values per beat differ")
         last = position == len(graph.layers) - 1
         description = "network output" if last else f"{layer.name} output"
         views.append(output_stream(layer, position + 1, description))

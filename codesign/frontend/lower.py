@@ -22,6 +22,8 @@ from torch import fx, nn
 
 from codesign.errors import ModelError
 from codesign.ir.graph import (
+    ALPHA_BITS,
+    ALPHA_FRAC,
     GRAPH_INPUT,
     Activation,
     Add,
@@ -32,6 +34,7 @@ from codesign.ir.graph import (
     Layer,
     Pool2d,
     PoolMode,
+    alpha_fits,
 )
 from codesign.ir.names import safe_identifier
 
@@ -303,6 +306,11 @@ def _activation(state: _Lowering, node: fx.Node, module: nn.Module | None, value
             slope = node.args[1]
         if not isinstance(slope, (int, float)):
             raise ModelError(f"LeakyReLU {node.name!r}: its slope must be a constant number")
+        if not alpha_fits(float(slope)):
+            raise ModelError(
+                f"LeakyReLU {node.name!r}: slope {slope} is outside [-2, 2), the range the "
+                f"kernels store ({ALPHA_BITS}-bit signed, {ALPHA_FRAC} fraction bits)"
+            )
         state.layers[index] = replace(layer, activation=Activation.LEAKY_RELU, alpha=float(slope))
     else:
         state.layers[index] = replace(layer, activation=Activation.RELU)

@@ -88,8 +88,14 @@ class FixedPoint:
         return self._fit(np.floor(scaled).astype(np.int64))
 
     def cast(self, raw: npt.ArrayLike, source: FixedPoint) -> tuple[RawArray, int]:
-        """Convert raw values of format `source` into this format (ac_fixed assignment)."""
-        values = np.asarray(raw, dtype=np.int64)
+        """Convert raw values of format `source` into this format (ac_fixed assignment).
+
+        `raw` may be an object array of Python integers (values wider than int64); the result
+        fits this format and is int64.
+        """
+        values = np.asarray(raw)
+        if values.dtype != object:
+            values = values.astype(np.int64)
         shift = source.frac - self.frac
         if shift > 0:
             if self.rounding is Rounding.RND:
@@ -103,7 +109,9 @@ class FixedPoint:
         out_of_range = (values < self.min_raw) | (values > self.max_raw)
         count = int(np.count_nonzero(out_of_range))
         if self.overflow is Overflow.SAT:
-            return np.clip(values, self.min_raw, self.max_raw).astype(np.int64), count
+            clipped = np.where(values < self.min_raw, self.min_raw, values)
+            clipped = np.where(clipped > self.max_raw, self.max_raw, clipped)
+            return np.asarray(clipped).astype(np.int64), count
         span = 1 << self.width
         wrapped = (values - self.min_raw) % span + self.min_raw
         return wrapped.astype(np.int64), count

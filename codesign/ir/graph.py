@@ -24,7 +24,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from codesign.errors import CodesignError
+from codesign.errors import CodesignError, FormatError
 from codesign.ir.fixed import FixedPoint
 
 
@@ -37,6 +37,7 @@ class Activation(StrEnum):
 # LeakyReLU's slope is the raw integer round(alpha * 2**ALPHA_FRAC): negative values are
 # multiplied by it, positive ones shifted left by ALPHA_FRAC, so both keep every bit.
 ALPHA_FRAC = 16
+ALPHA_BITS = 18  # signed: slopes in [-2, 2), the range the kernels store
 # Average pooling multiplies the window sum by round(2**POOL_FRAC / window area).
 POOL_FRAC = 16
 GRAPH_INPUT = "<input>"  # the name `inputs` uses for the network input (no identifier)
@@ -45,6 +46,11 @@ GRAPH_INPUT = "<input>"  # the name `inputs` uses for the network input (no iden
 def alpha_raw(alpha: float) -> int:
     """LeakyReLU's negative slope as the raw integer the reference and both kernels use."""
     return int(np.floor(alpha * 2.0**ALPHA_FRAC + 0.5))
+
+
+def alpha_fits(alpha: float) -> bool:
+    """Whether a LeakyReLU slope fits the ALPHA_BITS the kernels store: [-2, 2)."""
+    return -(1 << (ALPHA_BITS - 1)) <= alpha_raw(alpha) < 1 << (ALPHA_BITS - 1)
 
 
 def pool_reciprocal_raw(area: int) -> int:
@@ -192,6 +198,7 @@ class Dense:
     tiling: Tiling | None = None
     inputs: tuple[str, ...] = ()
     alpha: float = 0.0  # LeakyReLU's negative slope
+    weight_overflows: int = 0  # weights the quantise pass saturated (a --precision weight format)
     kind: str = field(default="dense", init=False)
 
     @property
@@ -236,7 +243,7 @@ class Dense:
             raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
         return self.formats
 
-    def check_exact_formats(self) -> LayerFormats:
+    def check_exact_formats(self) -> LayerFormats:  # raises FormatError (a ValueError)
         """The formats, if the kernels can implement them exactly; else a ValueError.
 
         The accumulator keeps every product bit (frac = input + weight), and the bias is a
@@ -244,13 +251,13 @@ class Dense:
         """
         formats = self.require_formats()
         if formats.accum.frac != formats.input.frac + formats.weight.frac:
-            raise ValueError(
+            raise FormatError(
                 f"layer {self.name}: accumulator fraction bits {formats.accum.frac} must be "
                 f"input + weight fraction bits ({formats.input.frac} + {formats.weight.frac})"
             )
         bias = formats.bias
         if bias.frac != formats.accum.frac or not bias.signed or bias.width > formats.accum.width:
-            raise ValueError(
+            raise FormatError(
                 f"layer {self.name}: the bias must be signed, in the accumulator's fraction and "
                 "no wider than the accumulator"
             )

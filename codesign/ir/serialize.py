@@ -62,6 +62,7 @@ def _matrix_entry(layer: Dense, prefix: str, arrays: dict[str, np.ndarray]) -> d
         "formats": {key: getattr(formats, key).to_dict() for key in _FORMAT_KEYS},
         "reuse_factor": tiling.reuse_factor,
         "values_per_beat": tiling.values_per_beat,
+        "weight_overflows": layer.weight_overflows,
     }
     if isinstance(layer, Conv2d):
         g = layer.conv
@@ -160,6 +161,7 @@ def _load_matrix(entry: dict[str, Any], prefix: str, arrays: Any) -> Dense:
         tiling=tiling,
         inputs=tuple(entry["inputs"]),
         alpha=float(entry["alpha"]),
+        weight_overflows=int(entry.get("weight_overflows", 0)),
     )
     if entry["kind"] == "conv2d":
         g = entry["geometry"]

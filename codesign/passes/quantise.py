@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codesign.errors import CodesignError
-from codesign.ir.fixed import FixedPoint, Overflow, Rounding, integer_bits_for
+from codesign.ir.fixed import MAX_WIDTH, FixedPoint, Overflow, Rounding, integer_bits_for
 from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, Layer, LayerFormats, Pool2d
 from codesign.precision import Precision, check_layer_names, spec_for
 from codesign.reference import float_forward
@@ -107,13 +107,20 @@ def _quantise_layer(
         if accum_spec.width < 2:
             raise CodesignError(f"--precision: layer {layer.source_name}: accumulator too narrow")
         accum_width = accum_spec.width
+    if accum_width > MAX_WIDTH:
+        raise CodesignError(
+            f"layer {layer.source_name}: an exact accumulator needs {accum_width} bits (input "
+            f"{input_format.width} + weight {weight_format.width} + log2 of {layer.fan_in} "
+            f"products), more than the {MAX_WIDTH} the reference and kernels hold; use fewer "
+            "--weight-bits/--act-bits, or narrow it with --precision accum=N (it wraps)"
+        )
     accum_format = FixedPoint(
         accum_width, accum_width - accum_frac, rounding=Rounding.TRN, overflow=Overflow.WRAP
     )
     # One bit narrower than the accumulator: |bias| < 2**(W-2) and |sum of products| <= 2**(W-2),
     # so the accumulator cannot overflow whatever the data (unless --precision narrows it).
     bias_format = FixedPoint(accum_width - 1, accum_width - 1 - accum_frac)
-    weight_raw, _ = weight_format.quantize(layer.weight)
+    weight_raw, weight_overflows = weight_format.quantize(layer.weight)
     # A weight pruned to zero stays exactly zero; rounding cannot revive it.
     bias_raw, _ = bias_format.quantize(layer.bias)
     formats = LayerFormats(
@@ -123,4 +130,10 @@ def _quantise_layer(
         accum=accum_format,
         output=output_format,
     )
-    return replace(layer, formats=formats, weight_raw=weight_raw, bias_raw=bias_raw)
+    return replace(
+        layer,
+        formats=formats,
+        weight_raw=weight_raw,
+        bias_raw=bias_raw,
+        weight_overflows=weight_overflows,
+    )
