@@ -203,6 +203,22 @@ class BatchNormNet(nn.Module):
         return self.fc(torch.flatten(F.max_pool2d(F.relu(self.bn(self.conv(x))), 2), 1))
 
 
+class LeakyGlobalNet(nn.Module):
+    """LeakyReLU, global average pooling and a view through x.size(0): all per-channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 6, 3, padding=1)
+        self.act = nn.LeakyReLU(0.1)
+        self.conv2 = nn.Conv2d(6, 4, 3, padding=1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.gap(F.relu(self.conv2(self.act(self.conv1(x)))))
+        return self.fc(y.view(y.size(0), -1))
+
+
 def test_channel_groups_follow_the_graph() -> None:
     mlp = channel_groups(traced(digits_mlp(), (64,)))
     assert [(g.producer, g.consumer, g.spatial) for g in mlp] == [
@@ -216,6 +232,11 @@ def test_channel_groups_follow_the_graph() -> None:
     ]
     bn = channel_groups(traced(BatchNormNet(), (2, 8, 8)))
     assert [(g.producer, g.norms, g.spatial) for g in bn] == [("conv", ["bn"], 16)]
+    leaky = channel_groups(traced(LeakyGlobalNet(), (2, 8, 8)))
+    assert [(g.producer, g.consumer, g.spatial) for g in leaky] == [
+        ("conv1", "conv2", 1),
+        ("conv2", "fc", 1),
+    ]
 
 
 def test_residual_outputs_keep_their_channels() -> None:
@@ -251,7 +272,12 @@ def test_rebuild_keeping_everything_changes_nothing(build: type, shape: tuple[in
 
 @pytest.mark.parametrize(
     ("build", "shape"),
-    [(digits_mlp, (64,)), (mnist_cnn, (1, 28, 28)), (BatchNormNet, (2, 8, 8))],
+    [
+        (digits_mlp, (64,)),
+        (mnist_cnn, (1, 28, 28)),
+        (BatchNormNet, (2, 8, 8)),
+        (LeakyGlobalNet, (2, 8, 8)),
+    ],
 )
 def test_rebuilt_model_equals_the_channel_masked_one(build: type, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)

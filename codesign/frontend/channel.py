@@ -2,8 +2,8 @@
 
 Which channels can go is read from the model's torch.fx graph: a Linear or Conv2d layer (the
 *producer*) whose output reaches exactly one next Linear/Conv2d (the *consumer*) through
-per-channel operations only (ReLU, BatchNorm, max/avg pooling, Dropout, Identity, Flatten) can
-lose output channels; the consumer loses the matching inputs (for Conv2d → Flatten → Linear,
+per-channel operations only (ReLU, LeakyReLU, BatchNorm, max/avg and adaptive pooling, Dropout,
+Identity, Flatten/view; shape queries such as x.size(0) aside) can lose output channels; the consumer loses the matching inputs (for Conv2d → Flatten → Linear,
 the H·W columns of each channel) and every BatchNorm on the way loses the same features, so
 the rebuilt model computes exactly what the masked one did. A layer whose output branches
 (e.g. into a residual add) or reaches the model's output is kept whole, so adds stay
@@ -29,9 +29,24 @@ from codesign.errors import ModelError, PruneError
 log = logging.getLogger(__name__)
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-_PER_CHANNEL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity)
+_PER_CHANNEL_MODULES = (
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.LeakyReLU,
+    nn.Dropout,
+    nn.Identity,
+)
 _RELU_FUNCTIONS: set[Callable[..., Any]] = {F.relu, torch.relu}
-_PER_CHANNEL_FUNCTIONS: set[Callable[..., Any]] = {F.max_pool2d, F.avg_pool2d, F.dropout}
+_PER_CHANNEL_FUNCTIONS: set[Callable[..., Any]] = {
+    F.max_pool2d,
+    F.avg_pool2d,
+    F.adaptive_max_pool2d,
+    F.adaptive_avg_pool2d,
+    F.leaky_relu,
+    F.dropout,
+}
 _FLATTEN_METHODS = {"flatten", "view", "reshape"}
 
 
@@ -81,7 +96,7 @@ def _follow(
     current = start
     flattened = False
     while True:
-        users = list(current.users)
+        users = [user for user in current.users if not _is_shape_query(user)]
         if len(users) != 1:
             return None  # branches (residual adds) and the model output keep their channels
         node = users[0]
@@ -109,6 +124,13 @@ def _follow(
         elif module is not None and not isinstance(module, _PER_CHANNEL_MODULES):
             return None
         current = node
+
+
+def _is_shape_query(node: fx.Node) -> bool:
+    """x.size(...) or x.shape: reads the shape (for a view), not the values."""
+    if node.op == "call_method" and node.target == "size":
+        return True
+    return node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",)
 
 
 def _is_function(
