@@ -117,5 +117,10 @@ def test_formats_the_kernels_cannot_implement_exactly_are_refused() -> None:
         emit_hls(replace(graph, layers=(dropped_bit,)), load_board("arria10-gx1150"))
     wide = formats.bias.width + 5
     wide_bias = FixedPoint(wide, wide - formats.accum.frac)
+    saturating = FixedPoint(formats.accum.width, formats.accum.integer)  # AC_SAT
     with pytest.raises(ValueError, match="no wider than the accumulator"):
-        replace(layer, formats=replace(formats, bias=wide_bias)).check_exact_formats()
+        replace(
+            layer, formats=replace(formats, bias=wide_bias, accum=saturating)
+        ).check_exact_formats()
+    # a wrapping accumulator takes the sum modulo its width, a wider bias included
+    replace(layer, formats=replace(formats, bias=wide_bias)).check_exact_formats()

@@ -3,9 +3,10 @@
 Which channels can go is read from the model's torch.fx graph: a Linear or Conv2d layer (the
 *producer*) whose output reaches exactly one next Linear/Conv2d (the *consumer*) through
 per-channel operations only (ReLU, LeakyReLU, BatchNorm, max/avg and adaptive pooling, Dropout,
-Identity, Flatten/view; shape queries such as x.size(0) aside) can lose output channels; the consumer loses the matching inputs (for Conv2d → Flatten → Linear,
-the H·W columns of each channel) and every BatchNorm on the way loses the same features, so
-the rebuilt model computes exactly what the masked one did. A layer whose output branches
+Identity, Flatten/view; shape queries such as x.size(0) aside) can lose output channels; the
+consumer loses the matching inputs (for Conv2d → Flatten → Linear, the H·W columns of each
+channel) and every BatchNorm on the way loses the same features, so the rebuilt model computes
+exactly what the masked one did. A layer whose output branches
 (e.g. into a residual add) or reaches the model's output is kept whole, so adds stay
 consistent. The saved `resized` map (module name → new sizes) lets `load_pruned` rebuild the
 architecture before loading the weights.

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codesign.errors import CodesignError, FormatError
-from codesign.ir.fixed import FixedPoint
+from codesign.ir.fixed import FixedPoint, Overflow
 
 
 class Activation(StrEnum):
@@ -247,7 +247,8 @@ class Dense:
         """The formats, if the kernels can implement them exactly; else a ValueError.
 
         The accumulator keeps every product bit (frac = input + weight), and the bias is a
-        signed raw value in the accumulator's fraction, no wider than the accumulator.
+        signed raw value in the accumulator's fraction, no wider than the accumulator unless
+        that wraps (AC_WRAP: the sum is taken modulo its width, bias included).
         """
         formats = self.require_formats()
         if formats.accum.frac != formats.input.frac + formats.weight.frac:
@@ -256,10 +257,11 @@ class Dense:
                 f"input + weight fraction bits ({formats.input.frac} + {formats.weight.frac})"
             )
         bias = formats.bias
-        if bias.frac != formats.accum.frac or not bias.signed or bias.width > formats.accum.width:
+        wider = bias.width > formats.accum.width and formats.accum.overflow is not Overflow.WRAP
+        if bias.frac != formats.accum.frac or not bias.signed or wider:
             raise FormatError(
                 f"layer {self.name}: the bias must be signed, in the accumulator's fraction and "
-                "no wider than the accumulator"
+                "no wider than the accumulator (unless it wraps)"
             )
         return formats
 
