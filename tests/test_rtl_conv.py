@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _graphs import mnist_cnn_graph, residual_graph, small_cnn_graph
+from _graphs import mixed_graph, mnist_cnn_graph, residual_graph, small_cnn_graph
 from _rtl_cases import assert_rtlsim_ok, require_verilator, write_project
 
 from codesign.hardware import input_frames
-from codesign.ir.graph import Conv2d, Pool2d
+from codesign.ir.graph import Activation, Conv2d, Pool2d
 from codesign.passes import tile
 from codesign.sim.rtlsim import simulate
 
@@ -106,3 +106,19 @@ def test_residual_block_end_to_end_keeps_the_slowest_layers_interval(
     alone = simulate(project, layer="add", n_vectors=4, cache_dir=cache)
     assert_exact(alone)
     assert alone["layers"][0]["sim_cycles"] == result["layers"][3]["sim_cycles"]
+
+
+def test_mixed_graph_with_leaky_relus_and_an_input_skip(cache: Path, tmp_path: Path) -> None:
+    """An add that reads the network input, a 3x2-kernel conv with LeakyReLU, max pooling of
+    negative values and a LeakyReLU Dense layer: the slopes come from memory files."""
+    graph, x = mixed_graph(reuse=3, vectors=6)
+    kinds = {layer.kind for layer in graph.layers}
+    assert {"add", "conv2d", "pool2d", "dense"} <= kinds
+    leaky = [
+        layer.name
+        for layer in graph.layers
+        if getattr(layer, "activation", None) is Activation.LEAKY_RELU
+    ]
+    assert len(leaky) >= 2
+    result = simulate(write_project(graph, x, tmp_path / "p"), cache_dir=cache)
+    assert_exact(result)
