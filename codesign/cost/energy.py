@@ -19,7 +19,8 @@ Work per vector: multiplies = adds = MACs = nnz_blocks·Br·Bc (zeros inside kep
 multiplied, pruned blocks are absent; codesign.hardware), times the output positions for a
 Conv2d; every ROM word is read once per vector and position (depth RF x width), constants
 (RF = 1) are not read. A Conv2d's input frame RAMs are read Bc values per tile and cycle
-(macs·x bits) and its output frame written once (out_features·o bits). Pooling charges one
+(macs·x bits) and its output frame written once (out_features·a bits, a = accumulator
+width: sums are cast as they drain). Pooling charges one
 add (comparison) per window element, average pooling one multiply per output; an Add one add
 per value; their frames are read and written once per value. `dense_macs` is the same layer
 with every block kept, for the dense-vs-sparse comparison within one report.
@@ -39,7 +40,7 @@ from typing import Any
 from codesign.boards import Board
 from codesign.cost.resources import layer_resources
 from codesign.hardware import layer_cycles, network_cycles
-from codesign.ir.graph import Add, Conv2d, Graph, Layer, Pool2d
+from codesign.ir.graph import Add, Conv2d, Graph, Layer, Pool2d, PoolMode
 
 SOURCE = "Horowitz, ISSCC 2014, 45 nm 0.9 V; scaled by operand width; no node/FPGA scaling"
 MUL32_PJ = 3.1
@@ -103,7 +104,7 @@ def _elementwise_energy(layer: Pool2d | Add, board: Board) -> EnergyEstimate:
     bits = layer.in_format().width
     if isinstance(layer, Pool2d):
         adds = layer.out_features * (layer.area - 1)
-        multiplies = layer.out_features if layer.mode.value == "avg" else 0
+        multiplies = layer.out_features if layer.mode is PoolMode.AVG else 0
         frame_bits = 2 * layer.in_features * bits
     else:
         adds, multiplies = layer.features, 0
@@ -136,7 +137,7 @@ def layer_energy(layer: Layer, board: Board) -> EnergyEstimate:
     rom_bits = sum(m.bits for m in roms if m.placement != "constant") * layer.positions
     if isinstance(layer, Conv2d):
         rom_bits += cycles.macs * formats.input.width
-        rom_bits += layer.out_features * formats.output.width
+        rom_bits += layer.out_features * formats.accum.width
     return EnergyEstimate(
         macs=cycles.macs,
         dense_macs=dense_macs,

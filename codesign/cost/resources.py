@@ -68,7 +68,7 @@ import numpy as np
 
 from codesign.boards import Board
 from codesign.hardware import input_frames
-from codesign.ir.graph import Add, Conv2d, Dense, Graph, Layer, Pool2d, ceil_div
+from codesign.ir.graph import Add, Conv2d, Dense, Graph, Layer, Pool2d, PoolMode, ceil_div
 
 MLAB_DEPTH = 32
 MLAB_WIDTH = 20
@@ -224,7 +224,7 @@ def _estimate(
 def _pool_resources(layer: Pool2d) -> ResourceEstimate:
     x_bits = layer.in_format().width
     beat = layer.values_per_beat
-    lanes_ops = layer.area - 1 if layer.mode.value == "max" else layer.area
+    lanes_ops = layer.area - 1 if layer.mode is PoolMode.MAX else layer.area
     memories = tuple(
         place_ram(f"frame{i}", layer.in_features, x_bits, beat * layer.area, banked=True)
         for i in range(2)
@@ -268,13 +268,9 @@ def _conv_frames(layer: Conv2d) -> tuple[tuple[Memory, ...], int]:
         place_ram(f"input_frame{i}", layer.in_features, formats.input.width, ports)
         for i in range(2)
     ) + tuple(
-        place_ram(
-            f"output_frame{i}",
-            ceil_div(layer.out_features, channels),
-            formats.output.width * channels,
-            1,
-        )
-        for i in range(2)
+        # sums are cast as they drain: both frames hold accumulator-width values
+        place_ram(name, ceil_div(layer.out_features, channels), formats.accum.width * channels, 1)
+        for name in ("working_frame", "output_frame")
     )
     address = 2 * adder_alms(index_bits(layer.in_features)) * ports
     return memories, address
