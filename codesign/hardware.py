@@ -54,7 +54,6 @@ from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, Layer, ceil_div
 # Pooling and adds convert one registered stage between load and drain.
 POOL_COMPUTE_CYCLES = 1
 ADD_COMPUTE_CYCLES = 1
-DEFAULT_VALUES_PER_BEAT = 4
 
 
 @dataclass(frozen=True)
@@ -85,14 +84,15 @@ class NetworkCycles:
     ideal_ii: int
 
 
-def _values_per_beat(layer: Layer) -> int:
+def values_per_beat(layer: Layer) -> int:
+    """Values per stream beat of a layer's engine (its tiling's, or its own)."""
     if isinstance(layer, Dense):
         return layer.require_tiling().values_per_beat
     return layer.values_per_beat
 
 
 def layer_cycles(layer: Layer) -> LayerCycles:
-    beat = _values_per_beat(layer)
+    beat = values_per_beat(layer)
     in_beats = ceil_div(layer.in_features, beat)
     out_beats = ceil_div(layer.out_features, beat)
     if isinstance(layer, Dense):

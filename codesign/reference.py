@@ -23,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from codesign.ir.fixed import MAX_WIDTH, FixedPoint, RawArray
+from codesign.ir.fixed import MAX_WIDTH, RawArray
 from codesign.ir.graph import (
     ALPHA_BITS,
     ALPHA_FRAC,
@@ -37,6 +37,7 @@ from codesign.ir.graph import (
     Layer,
     Pool2d,
     PoolMode,
+    activation_frac_bits,
     alpha_raw,
     pool_reciprocal_raw,
 )
@@ -68,8 +69,8 @@ def activate(
     if activation is Activation.LEAKY_RELU:
         slope = alpha_raw(alpha)
         values = _exact(values, ALPHA_BITS)
-        return np.where(values < 0, values * slope, values << ALPHA_FRAC), frac + ALPHA_FRAC
-    return values, frac
+        values = np.where(values < 0, values * slope, values << ALPHA_FRAC)
+    return values, frac + activation_frac_bits(activation)
 
 
 def _exact(values: RawArray, extra_bits: int) -> RawArray:
@@ -79,10 +80,6 @@ def _exact(values: RawArray, extra_bits: int) -> RawArray:
     if largest.bit_length() + extra_bits <= MAX_WIDTH:
         return values
     return values.astype(object)
-
-
-def _cast(target: FixedPoint, values: RawArray, frac: int) -> tuple[RawArray, int]:
-    return target.cast(values, FixedPoint(62, 62 - frac))
 
 
 def im2col(layer: Conv2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
@@ -98,22 +95,29 @@ def im2col(layer: Conv2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
     return patches.reshape(len(x), g.positions, g.patch)
 
 
+def apply_matrix(
+    layer: Dense, x: npt.NDArray[_Number], weight: npt.NDArray[_Number], bias: npt.NDArray[_Number]
+) -> npt.NDArray[_Number]:
+    """W·x + b for a batch: once per vector (Dense) or per im2col patch (Conv2d), the outputs
+    of a Conv2d in channel-major (C, H, W) order like PyTorch's."""
+    if not isinstance(layer, Conv2d):
+        return np.asarray(x @ weight.T + bias)
+    per_position = im2col(layer, x) @ weight.T + bias  # batch × positions × Cout
+    return np.asarray(per_position.transpose(0, 2, 1).reshape(len(x), -1))
+
+
 def dense_forward(layer: Dense, x_raw: RawArray) -> LayerTrace:
     """A Dense or Conv2d layer on a batch of raw input vectors (batch × in_features)."""
     formats = layer.require_formats()
     assert layer.weight_raw is not None and layer.bias_raw is not None
-    weight = layer.weight_raw.astype(np.int64)
-    if isinstance(layer, Conv2d):
-        # batch × positions × Cout, then channel-major (C, H, W) like PyTorch
-        accum = im2col(layer, x_raw.astype(np.int64)) @ weight.T + layer.bias_raw
-        accum = accum.transpose(0, 2, 1).reshape(len(x_raw), -1)
-    else:
-        # acc has frac = input.frac + weight.frac; products and sums are exact in int64.
-        accum = x_raw.astype(np.int64) @ weight.T + layer.bias_raw
+    # acc has frac = input.frac + weight.frac; products and sums are exact in int64.
+    accum = apply_matrix(
+        layer, x_raw.astype(np.int64), layer.weight_raw.astype(np.int64), layer.bias_raw
+    )
     # The accumulator wraps (AC_WRAP); the exact sum wraps the same as every partial sum.
     accum, wrapped = formats.accum.cast(accum, formats.accum)
     activated, frac = activate(accum, layer.activation, layer.alpha, formats.accum.frac)
-    output, saturated = _cast(formats.output, activated, frac)
+    output, saturated = formats.output.cast_frac(activated, frac)
     return LayerTrace(layer.name, accum, output, saturated, wrapped)
 
 
@@ -133,7 +137,7 @@ def pool_forward(layer: Pool2d, x_raw: RawArray) -> LayerTrace:
         output, saturated = layer.out_format().cast(pooled, layer.in_format())
         return LayerTrace(layer.name, pooled, output, saturated)
     scaled = windows.sum(axis=-1).reshape(len(x_raw), -1) * pool_reciprocal_raw(layer.area)
-    output, saturated = _cast(layer.out_format(), scaled, layer.in_format().frac + POOL_FRAC)
+    output, saturated = layer.out_format().cast_frac(scaled, layer.in_format().frac + POOL_FRAC)
     return LayerTrace(layer.name, scaled, output, saturated)
 
 
@@ -145,7 +149,7 @@ def add_forward(layer: Add, a_raw: RawArray, b_raw: RawArray) -> LayerTrace:
         _exact(b_raw.astype(np.int64), shifts[1] + 1) << shifts[1]
     )
     activated, activated_frac = activate(total, layer.activation, layer.alpha, frac)
-    output, saturated = _cast(layer.out_format(), activated, activated_frac)
+    output, saturated = layer.out_format().cast_frac(activated, activated_frac)
     return LayerTrace(layer.name, total, output, saturated)
 
 
@@ -209,11 +213,8 @@ def float_forward(layer: Layer, operands: list[npt.NDArray[np.float64]]) -> npt.
         return np.asarray(reduced.reshape(len(operands[0]), -1), dtype=np.float64)
     if isinstance(layer, Add):
         values = operands[0] + operands[1]
-    elif isinstance(layer, Conv2d):
-        values = im2col(layer, operands[0]) @ layer.weight.T + layer.bias
-        values = values.transpose(0, 2, 1).reshape(len(operands[0]), -1)
     else:
-        values = operands[0] @ layer.weight.T + layer.bias
+        values = apply_matrix(layer, operands[0], layer.weight, layer.bias)
     if layer.activation is Activation.RELU:
         return np.maximum(values, 0.0)
     if layer.activation is Activation.LEAKY_RELU:

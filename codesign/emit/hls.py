@@ -28,8 +28,7 @@ from codesign.boards import Board
 from codesign.emit.hls_layers import LayerView, MatrixView, layer_view
 from codesign.emit.plan import BuildPlan, template_environment
 from codesign.errors import FormatError, ToolError
-from codesign.ir.fixed import FixedPoint
-from codesign.ir.graph import GRAPH_INPUT, Add, Dense, Graph, Layer
+from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, input_formats
 from codesign.ir.names import RESERVED
 from codesign.resources import data_dir
 from codesign.sim.tools import ac_types_include
@@ -223,7 +222,7 @@ def _check_graph(graph: Graph) -> None:
     for layer in graph.layers:
         if isinstance(layer, Dense):
             _check_matrix(layer)
-        for producer, expected in zip(graph.inputs_of(layer), _input_formats(layer), strict=True):
+        for producer, expected in zip(graph.inputs_of(layer), input_formats(layer), strict=True):
             size = network_inputs if producer == GRAPH_INPUT else graph.layer(producer).out_features
             if size != layer.in_features:
                 raise FormatError(
@@ -237,12 +236,6 @@ def _check_graph(graph: Graph) -> None:
                     f"layer {layer.name}: input format {expected.describe()} differs from the "
                     f"output format {actual.describe()} of {what}"
                 )
-
-
-def _input_formats(layer: Layer) -> tuple[FixedPoint, ...]:
-    if isinstance(layer, Add):
-        return layer.require_input_formats()
-    return (layer.in_format(),)
 
 
 def _check_matrix(layer: Dense) -> None:

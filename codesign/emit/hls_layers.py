@@ -27,6 +27,7 @@ from codesign.ir.graph import (
     Activation,
     Add,
     Conv2d,
+    ConvGeometry,
     Dense,
     Layer,
     Pool2d,
@@ -78,25 +79,6 @@ class BlockView:
 
 
 @dataclass(frozen=True)
-class ConvView:
-    """Where a Conv2d's matrix is applied; the patch column of (c, i, j) is (c·Kh + i)·Kw + j."""
-
-    in_channels: int
-    in_height: int
-    in_width: int
-    kernel_height: int
-    kernel_width: int
-    stride_height: int
-    stride_width: int
-    pad_height: int
-    pad_width: int
-    out_height: int
-    out_width: int
-    positions: int
-    patch: int
-
-
-@dataclass(frozen=True)
 class MatrixIds:
     weights: str
     bias: str
@@ -132,7 +114,7 @@ class MatrixView(KernelView):
 
     rows: int  # of the matrix: output channels of a Conv2d
     cols: int  # of the matrix: the patch Cin·Kh·Kw of a Conv2d
-    conv: ConvView | None
+    conv: ConvGeometry | None  # a Conv2d's input, kernel, stride, padding and output map
     positions: int
     block_rows: int
     block_cols: int
@@ -256,7 +238,7 @@ def matrix_view(layer: Dense) -> MatrixView:
         out_features=layer.out_features,
         rows=layer.shape[0],
         cols=layer.shape[1],
-        conv=_conv_view(layer) if isinstance(layer, Conv2d) else None,
+        conv=layer.conv if isinstance(layer, Conv2d) else None,
         positions=layer.positions,
         block_rows=block_rows,
         block_cols=block_cols,
@@ -290,25 +272,6 @@ def matrix_view(layer: Dense) -> MatrixView:
         pattern=_pattern(csr.row_ptr, csr.col_idx, grid_cols),
         ids=ids,
         identifiers=_identifiers(common, types, *ids.__dict__.values()),
-    )
-
-
-def _conv_view(layer: Conv2d) -> ConvView:
-    g = layer.conv
-    return ConvView(
-        in_channels=g.in_channels,
-        in_height=g.in_height,
-        in_width=g.in_width,
-        kernel_height=g.kernel[0],
-        kernel_width=g.kernel[1],
-        stride_height=g.stride[0],
-        stride_width=g.stride[1],
-        pad_height=g.padding[0],
-        pad_width=g.padding[1],
-        out_height=g.out_height,
-        out_width=g.out_width,
-        positions=g.positions,
-        patch=g.patch,
     )
 
 

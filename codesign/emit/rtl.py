@@ -31,6 +31,7 @@ from codesign.emit.rtl_views import (
     engine_view,
     engine_views,
     input_streams,
+    module_of,
     network_view,
     output_shift,
     output_stream,
@@ -184,7 +185,7 @@ def _render(template: str, **values: object) -> str:
 
 def modules(graph: Graph) -> tuple[str, ...]:
     """The engine modules and their parts the graph needs, each once, parts first."""
-    engines = {engine_view(layer).module for layer in graph.layers}
+    engines = {module_of(layer) for layer in graph.layers}
     ordered = [m for m in (MATRIX_MODULE, POOL_MODULE, ADD_MODULE) if m in engines]
     parts = [part for module in ordered for part in ENGINE_PARTS[module]]
     return tuple(dict.fromkeys([*parts, *ordered]))
@@ -270,7 +271,7 @@ def memory_files(layer: Layer) -> dict[str, bytes]:
     contents = _matrix_memories(layer) if isinstance(layer, Dense) else {}
     if isinstance(layer, Dense | Add) and layer.activation is Activation.LEAKY_RELU:
         contents["alpha"] = [_hex_word(alpha_raw(layer.alpha), ALPHA_BITS)]
-    header = f"// {layer.name} {{}} for {engine_view(layer).module} (codesign {__version__})\n"
+    header = f"// {layer.name} {{}} for {module_of(layer)} (codesign {__version__})\n"
     return {
         f"{layer.name}_{kind}.mem": (header.format(kind) + "\n".join(words) + "\n").encode()
         for kind, words in contents.items()

@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codesign.errors import FormatError
-from codesign.hardware import input_frames
+from codesign.hardware import input_frames, values_per_beat
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding
 from codesign.ir.graph import (
     ALPHA_BITS,
-    ALPHA_FRAC,
     GRAPH_INPUT,
     POOL_FRAC,
     Activation,
@@ -26,8 +25,10 @@ from codesign.ir.graph import (
     Layer,
     Pool2d,
     PoolMode,
+    activation_frac_bits,
     alpha_fits,
     ceil_div,
+    input_formats,
     pool_reciprocal_raw,
 )
 
@@ -122,8 +123,7 @@ def output_shift(layer: Dense) -> int:
     """Fraction bits of the activated accumulator - output.frac: right (> 0) or left (< 0)
     shift of the output cast (LeakyReLU adds ALPHA_FRAC fraction bits)."""
     formats = layer.require_formats()
-    leaky = ALPHA_FRAC if layer.activation is Activation.LEAKY_RELU else 0
-    return formats.accum.frac + leaky - formats.output.frac
+    return formats.accum.frac + activation_frac_bits(layer.activation) - formats.output.frac
 
 
 def check_layer(layer: Dense) -> None:
@@ -180,7 +180,7 @@ def _matrix_view(layer: Dense) -> EngineView:
         f"block {layer.block[0]}x{layer.block[1]}, {tiling.tiles} tiles x RF "
         f"{tiling.reuse_factor}, {layer.activation.value}"
     )
-    return EngineView(layer.name, MATRIX_MODULE, summary, True, parameters, ("in",))
+    return EngineView(layer.name, module_of(layer), summary, True, parameters, ("in",))
 
 
 def _pool_view(layer: Pool2d) -> EngineView:
@@ -211,15 +211,15 @@ def _pool_view(layer: Pool2d) -> EngineView:
         f"{layer.in_width}, kernel {layer.kernel[0]}x{layer.kernel[1]}, "
         f"stride {layer.stride[0]}x{layer.stride[1]}"
     )
-    return EngineView(layer.name, POOL_MODULE, summary, False, parameters, ("in",))
+    return EngineView(layer.name, module_of(layer), summary, False, parameters, ("in",))
 
 
 def add_shifts(layer: Add) -> tuple[int, int, int]:
     """Left shifts aligning a and b to the finer fraction, and the output cast's shift."""
     a_format, b_format = layer.require_input_formats()
     frac = layer.sum_frac
-    leaky = ALPHA_FRAC if layer.activation is Activation.LEAKY_RELU else 0
-    return frac - a_format.frac, frac - b_format.frac, frac + leaky - layer.out_format().frac
+    out_shift = frac + activation_frac_bits(layer.activation) - layer.out_format().frac
+    return frac - a_format.frac, frac - b_format.frac, out_shift
 
 
 def _add_view(layer: Add, frames: tuple[int, ...]) -> EngineView:
@@ -246,7 +246,14 @@ def _add_view(layer: Add, frames: tuple[int, ...]) -> EngineView:
         f"{layer.name} (add): {layer.features} values, {layer.activation.value}, "
         f"{frames[0]} and {frames[1]} input frames"
     )
-    return EngineView(layer.name, ADD_MODULE, summary, True, parameters, ("in_a", "in_b"))
+    return EngineView(layer.name, module_of(layer), summary, True, parameters, ("in_a", "in_b"))
+
+
+def module_of(layer: Layer) -> str:
+    """The engine module that implements a layer."""
+    if isinstance(layer, Dense):
+        return MATRIX_MODULE
+    return POOL_MODULE if isinstance(layer, Pool2d) else ADD_MODULE
 
 
 def engine_view(layer: Layer, frames: tuple[int, ...] = (2, 2)) -> EngineView:
@@ -263,19 +270,6 @@ def engine_views(graph: Graph) -> tuple[EngineView, ...]:
     """The engines of a graph's layers, Adds with the input frames the network needs."""
     frames = input_frames(graph)
     return tuple(engine_view(layer, frames.get(layer.name, (2, 2))) for layer in graph.layers)
-
-
-def values_per_beat(layer: Layer) -> int:
-    if isinstance(layer, Dense):
-        return layer.require_tiling().values_per_beat
-    return layer.values_per_beat
-
-
-def input_formats(layer: Layer) -> tuple[FixedPoint, ...]:
-    """The format each input port of the layer's engine reads."""
-    if isinstance(layer, Add):
-        return layer.require_input_formats()
-    return (layer.in_format(),)
 
 
 def input_streams(layer: Layer, index: int = 0) -> tuple[StreamView, ...]:
@@ -304,11 +298,12 @@ def streams(graph: Graph) -> tuple[StreamView, ...]:
     views[0] = StreamView(0, "network input", *_stream_shape(views[0]))
     index = {GRAPH_INPUT: 0}
     for position, layer in enumerate(graph.layers):
-        for name, wanted in zip(graph.inputs_of(layer), input_streams(layer), strict=True):
+        reads = zip(graph.inputs_of(layer), input_streams(layer), input_formats(layer), strict=True)
+        for name, wanted, wanted_format in reads:
             produced = views[index[name]]
             if (produced.width, produced.signed) != (wanted.width, wanted.signed):
                 raise FormatError(
-                    f"layer {layer.name}: input format {input_formats(layer)[0].describe()} "
+                    f"layer {layer.name}: input format {wanted_format.describe()} "
                     f"differs from {name}'s output format {graph.format_of(name).describe()}"
                 )
             if (produced.values_per_beat, produced.features) != (

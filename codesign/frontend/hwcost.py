@@ -37,7 +37,7 @@ from codesign.frontend.prune import (
     kept_block_count,
     prunable_layers,
 )
-from codesign.passes.tile import DEFAULT_VALUES_PER_BEAT
+from codesign.passes.tile import DEFAULT_VALUES_PER_BEAT, tiles_and_reuse
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +221,7 @@ class CostModel:
         layers = []
         latency = 0
         for geo, count in zip(self.layers, nnz, strict=True):
-            tiles = max(1, math.ceil(count / max(1, min(reuse, count))))
-            effective = max(1, math.ceil(count / tiles))  # as codesign.passes.tile
+            tiles, effective = tiles_and_reuse(count, reuse)
             multipliers = tiles * block_size
             in_beats = math.ceil(geo.in_values / DEFAULT_VALUES_PER_BEAT)
             out_beats = math.ceil(geo.out_values / DEFAULT_VALUES_PER_BEAT)

@@ -88,15 +88,21 @@ class FixedPoint:
         return self._fit(np.floor(scaled).astype(np.int64))
 
     def cast(self, raw: npt.ArrayLike, source: FixedPoint) -> tuple[RawArray, int]:
-        """Convert raw values of format `source` into this format (ac_fixed assignment).
+        """Convert raw values of format `source` into this format (ac_fixed assignment)."""
+        return self.cast_frac(raw, source.frac)
 
-        `raw` may be an object array of Python integers (values wider than int64); the result
-        fits this format and is int64.
+    def cast_frac(self, raw: npt.ArrayLike, source_frac: int) -> tuple[RawArray, int]:
+        """Convert raw values with `source_frac` fraction bits into this format.
+
+        Only the source's fraction matters to the conversion, so intermediate values (a
+        LeakyReLU product, an average's scaled sum) need no format of their own. `raw` may be
+        an object array of Python integers (values wider than int64); the result fits this
+        format and is int64.
         """
         values = np.asarray(raw)
         if values.dtype != object:
             values = values.astype(np.int64)
-        shift = source.frac - self.frac
+        shift = source_frac - self.frac
         if shift > 0:
             if self.rounding is Rounding.RND:
                 values = values + (1 << (shift - 1))

@@ -432,11 +432,18 @@ class Add:
 
 
 Layer = Dense | Pool2d | Add  # Conv2d is a Dense
-MatrixLayer = Dense  # the layers with a block-sparse weight matrix (Dense and Conv2d)
 
 
-def has_matrix(layer: Layer) -> bool:
-    return isinstance(layer, Dense)
+def input_formats(layer: Layer) -> tuple[FixedPoint, ...]:
+    """The format of each value a layer reads (an Add: both operands)."""
+    if isinstance(layer, Add):
+        return layer.require_input_formats()
+    return (layer.in_format(),)
+
+
+def activation_frac_bits(activation: Activation) -> int:
+    """Fraction bits an activation adds to its operand (LeakyReLU's slope: ALPHA_FRAC)."""
+    return ALPHA_FRAC if activation is Activation.LEAKY_RELU else 0
 
 
 @dataclass(frozen=True, eq=False)

@@ -39,14 +39,21 @@ def tile(
     return replace(graph, layers=tuple(layers))
 
 
+def tiles_and_reuse(nnz_blocks: int, requested: int) -> tuple[int, int]:
+    """Tiles for `nnz_blocks` kept blocks at a requested RF, and the RF those tiles need.
+
+    ceil(nnz / tiles) cycles suffice, so no tile idles a whole cycle and the compute stage
+    meets its ideal ceil(MACs / multipliers) (at most the requested RF). At least one tile.
+    """
+    tiles = max(1, ceil_div(nnz_blocks, max(1, min(requested, nnz_blocks))))
+    return tiles, max(1, ceil_div(nnz_blocks, tiles))
+
+
 def tile_layer(layer: Dense, reuse_factor: int, values_per_beat: int) -> Dense:
     if reuse_factor < 1:
         raise ValueError(f"layer {layer.name}: reuse factor must be >= 1, got {reuse_factor}")
     nnz = layer.require_csr().nnz_blocks
-    tiles = max(1, ceil_div(nnz, max(1, min(reuse_factor, nnz))))
-    # Those tiles need only ceil(nnz / tiles) cycles: no tile idles a whole cycle, so the
-    # compute stage meets its ideal ceil(MACs / multipliers) (at most the requested RF).
-    effective = max(1, ceil_div(nnz, tiles))
+    tiles, effective = tiles_and_reuse(nnz, reuse_factor)
     slots = np.full(tiles * effective, -1, dtype=np.int64)
     slots[:nnz] = np.arange(nnz)
     tiling = Tiling(

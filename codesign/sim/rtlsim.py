@@ -224,7 +224,7 @@ def _value_file(project: Path, name: str) -> Path:
     return folder / (vectors.INPUT_FILE if name == GRAPH_INPUT else f"{name}.txt")
 
 
-def _unit_inputs(project: Path, graph: Graph, dut: Graph, unit: rtl.UnitView) -> list[Path]:
+def _unit_inputs(project: Path, graph: Graph, unit: rtl.UnitView) -> list[Path]:
     """The vector files of a unit's sources: the network's input, or what its layer reads."""
     if unit.engine is None:
         return [_value_file(project, GRAPH_INPUT)]
@@ -297,9 +297,7 @@ def _bench_config(
         "unit_inputs": {
             source.prefix: str(path)
             for unit in units
-            for source, path in zip(
-                unit.sources, _unit_inputs(project, graph, dut, unit), strict=True
-            )
+            for source, path in zip(unit.sources, _unit_inputs(project, graph, unit), strict=True)
         },
     }
 
