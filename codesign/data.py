@@ -34,6 +34,11 @@ class Dataset:
 
     def reshaped(self, input_shape: tuple[int, ...]) -> Dataset:
         """The same samples viewed as `input_shape` (digits' 64 values as 1×8×8)."""
+        if int(np.prod(input_shape)) != int(np.prod(self.input_shape)):
+            raise DatasetError(
+                f"--input-shape {tuple(input_shape)} disagrees with the dataset's "
+                f"{self.input_shape} (a different number of values)"
+            )
         return replace(
             self,
             x_train=self.x_train.reshape(len(self.x_train), *input_shape),

@@ -81,9 +81,10 @@ class GenerateRequest:
 def generate(request: GenerateRequest) -> dict[str, object]:
     """Lower, quantise, compress, tile and emit a project; return its report.json content."""
     check_output_dir(request.out_dir, request.force)
+    if request.dataset is not None and request.input_shape is not None:
+        # the same values in another shape (digits' 64 features as 1×8×8) are taken as given
+        request = replace(request, dataset=request.dataset.reshaped(request.input_shape))
     input_shape = _input_shape(request)
-    if request.dataset is not None and request.dataset.input_shape != input_shape:
-        request = replace(request, dataset=request.dataset.reshaped(input_shape))
     operand_bits = max(request.weight_bits, request.act_bits)
     block = resolve_block(request.block, request.board, operand_bits)
     calibration, vectors = _calibration_and_vectors(request, input_shape)
@@ -100,10 +101,12 @@ def generate(request: GenerateRequest) -> dict[str, object]:
         graph = step(graph)
     _check_fit(graph, request)
 
+    emitted = _emit(graph, request.board)  # refuses formats the kernels cannot implement
     x_raw = reference.quantize_inputs(graph, vectors)
-    emitted = _emit(graph, request.board).merged(BuildPlan(vector_files(graph, x_raw)))
+    traces = reference.run(graph, x_raw)
+    emitted = emitted.merged(BuildPlan(vector_files(graph, x_raw, traces)))
     report = _report(request, graph, emitted.digest())
-    _add_overflows(report, reference.run(graph, x_raw))
+    _add_overflows(report, traces)
     files = dict(emitted.files)
     files.update(graph_to_files(graph))
     files["design.txt"] = graph_text(graph).encode()
@@ -140,16 +143,7 @@ def _emit(graph: Graph, board: Board) -> BuildPlan:
 
 def _input_shape(request: GenerateRequest) -> tuple[int, ...]:
     if request.dataset is not None:
-        shape = request.dataset.input_shape
-        if request.input_shape is None:
-            return shape
-        # the same values in another shape (digits' 64 features as 1×8×8) are taken as given
-        if int(np.prod(request.input_shape)) != int(np.prod(shape)):
-            raise CodesignError(
-                f"--input-shape {request.input_shape} disagrees with the dataset's {shape} "
-                "(a different number of values)"
-            )
-        return tuple(request.input_shape)
+        return request.dataset.input_shape
     if request.input_shape is None:
         raise CodesignError("without --dataset the model's --input-shape must be given")
     return tuple(request.input_shape)
@@ -276,9 +270,8 @@ def _add_overflows(report: dict[str, Any], traces: list[reference.LayerTrace]) -
 def _matrix_fields(layer: Dense) -> dict[str, object]:
     csr = layer.require_csr()
     formats = layer.require_formats()
-    fields: dict[str, object] = {
+    return {
         "shape": list(layer.shape),
-        "activation": layer.activation.value,
         "block": list(csr.block),
         "formats": {
             k: getattr(formats, k).describe() for k in ("input", "weight", "accum", "output")
@@ -289,10 +282,8 @@ def _matrix_fields(layer: Dense) -> dict[str, object]:
         "positions": layer.positions,
         # weights that saturated when quantised (a --precision weight format too narrow)
         "weight_overflows": layer.weight_overflows,
+        **_activation_fields(layer),
     }
-    if layer.activation is Activation.LEAKY_RELU:
-        fields["alpha"] = layer.alpha
-    return fields
 
 
 def _other_fields(layer: Pool2d | Add) -> dict[str, object]:
@@ -308,14 +299,19 @@ def _other_fields(layer: Pool2d | Add) -> dict[str, object]:
                 "output": layer.out_format().describe(),
             },
         }
-    fields: dict[str, object] = {
+    return {
         "shape": [layer.features],
-        "activation": layer.activation.value,
+        **_activation_fields(layer),
         "formats": {
             "input": ",".join(f.describe() for f in layer.require_input_formats()),
             "output": layer.out_format().describe(),
         },
     }
+
+
+def _activation_fields(layer: Dense | Add) -> dict[str, object]:
+    """`activation`, and LeakyReLU's slope as `alpha`."""
+    fields: dict[str, object] = {"activation": layer.activation.value}
     if layer.activation is Activation.LEAKY_RELU:
         fields["alpha"] = layer.alpha
     return fields
@@ -438,12 +434,7 @@ def prune(request: PruneRequest) -> PruneOutcome:
     config.check()
     config.make_schedule()
     dataset = load_dataset(request.dataset_name)
-    if request.input_shape is not None and tuple(request.input_shape) != dataset.input_shape:
-        if int(np.prod(request.input_shape)) != int(np.prod(dataset.input_shape)):
-            raise CodesignError(
-                f"--input-shape {request.input_shape} disagrees with the dataset's "
-                f"{dataset.input_shape} (a different number of values)"
-            )
+    if request.input_shape is not None:
         dataset = dataset.reshaped(tuple(request.input_shape))
     seed_everything(request.seed)  # before building: same initial weights as train_builtin
     model = load_model(request.model_spec, request.weights)

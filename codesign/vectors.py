@@ -29,9 +29,13 @@ def parse_rows(text: str) -> RawArray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def vector_files(graph: Graph, x_raw: RawArray) -> dict[str, bytes]:
+def vector_files(
+    graph: Graph, x_raw: RawArray, traces: list[reference.LayerTrace] | None = None
+) -> dict[str, bytes]:
+    """The input and every layer's expected output; `traces`: the reference's run on `x_raw`
+    if the caller has it already."""
     files = {f"{FOLDER}/{INPUT_FILE}": format_rows(x_raw)}
-    for trace in reference.run(graph, x_raw):
+    for trace in traces if traces is not None else reference.run(graph, x_raw):
         files[f"{FOLDER}/{trace.name}.txt"] = format_rows(trace.output)
     return files
 

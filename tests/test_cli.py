@@ -139,3 +139,13 @@ def test_clipped_weights_are_counted(capsys: pytest.CaptureFixture[str], tmp_pat
     report = json.loads((tmp_path / "p" / "report.json").read_text())
     assert all(layer["weight_overflows"] > 0 for layer in report["layers"])  # negatives clip
     assert "weights saturated" in out
+
+
+def test_an_input_shape_of_another_size_than_the_dataset_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["generate", "--model", f"{SMALL}:mlp", "--dataset", "digits", "--input-shape", "12"]
+    code, _, err = run(capsys, *args, "--out", str(tmp_path / "p"))
+    assert code == 2
+    assert "--input-shape (12,) disagrees with the dataset's (64,) (a different number" in err
+    assert not (tmp_path / "p").exists()

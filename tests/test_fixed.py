@@ -59,3 +59,14 @@ def test_integer_bits_for(max_abs: float, bits: int) -> None:
     assert integer_bits_for(max_abs) == bits
     fmt = FixedPoint(16, bits)
     assert max_abs <= fmt.to_float(fmt.max_raw) + 2.0**-fmt.frac
+
+
+def test_casts_over_shifts_wider_than_int64_are_exact() -> None:
+    target = FixedPoint(8, 8 + 120, rounding=Rounding.TRN, overflow=Overflow.SAT)  # frac -120
+    raw = np.array([5 << 40, -(5 << 40), 3, -3], dtype=np.int64)
+    # a right shift by 150 bits: floor division, exactly as Python integers do it
+    got, _ = target.cast_frac(raw, 30)
+    assert got.tolist() == [v >> 150 for v in raw.tolist()] == [0, -1, 0, -1]
+    wide = FixedPoint(62, 2, overflow=Overflow.WRAP)  # frac 60: a left shift by 60
+    got, wrapped = wide.cast_frac(np.array([3, -3], dtype=np.int64), 0)
+    assert got.tolist() == [(3 << 60) - (1 << 62), -(3 << 60) + (1 << 62)] and wrapped == 2

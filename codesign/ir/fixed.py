@@ -100,9 +100,12 @@ class FixedPoint:
         format and is int64.
         """
         values = np.asarray(raw)
+        shift = source_frac - self.frac
         if values.dtype != object:
             values = values.astype(np.int64)
-        shift = source_frac - self.frac
+            largest = int(np.abs(values).max()) if values.size else 0
+            if shift > MAX_WIDTH or largest.bit_length() - shift > MAX_WIDTH:
+                values = values.astype(object)  # shifts beyond int64: Python integers
         if shift > 0:
             if self.rounding is Rounding.RND:
                 values = values + (1 << (shift - 1))
