@@ -302,14 +302,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         dataset_name = args.dataset or pruned.dataset_name
         block = block or pruned.block
         dense_accuracy = pruned.dense_accuracy
-        args.input_shape = args.input_shape or pruned.input_shape
+        input_shape = args.input_shape or pruned.input_shape
     else:
         model, model_name = load_model(args.model, args.weights), args.model
+        input_shape = args.input_shape
         dataset_name = args.dataset
         untrained = args.weights is None and model_name in BUILTIN_MODELS
         if untrained:
             dataset_name = dataset_name or BUILTIN_MODELS[model_name].dataset
-    input_shape = args.input_shape
     if input_shape is None and model_name in BUILTIN_MODELS:
         input_shape = BUILTIN_MODELS[model_name].input_shape
     if input_shape is not None:
@@ -376,9 +376,7 @@ def _print_generated(report: dict[str, Any], out: Path) -> None:
         )
     _print_fit(report)
     overflowing = [
-        f"{layer['name']} ({_overflow_text(layer)})"
-        for layer in report["layers"]
-        if _overflow_text(layer)
+        f"{layer['name']} ({text})" for layer in report["layers"] if (text := _overflow_text(layer))
     ]
     if overflowing:
         print(f"overflow (reference, {report['n_vectors']} test vectors): {'; '.join(overflowing)}")
@@ -420,15 +418,8 @@ def cmd_csim(args: argparse.Namespace) -> int:
     result = csim(args.project)
     for layer in result["layers"]:
         status = "bit-exact" if layer["outputs_match"] else f"{layer['mismatches']} mismatches"
-        overflow = [
-            f"{layer[key]} {what}"
-            for key, what in (
-                ("overflows", "outputs overflowed"),
-                ("accum_overflows", "sums wrapped"),
-            )
-            if layer.get(key)
-        ]
-        print(f"  {layer['name']:12} {status}" + (f"  ({', '.join(overflow)})" if overflow else ""))
+        overflow = _overflow_text(layer)
+        print(f"  {layer['name']:12} {status}" + (f"  ({overflow})" if overflow else ""))
     print(
         f"C simulation of {result['n_vectors']} vectors: "
         f"{'bit-exact' if result['outputs_match'] else 'MISMATCH'} to the reference; "

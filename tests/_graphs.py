@@ -9,6 +9,7 @@ MNIST, scikit-learn's digits). Bit-exactness and cycle counts do not need traine
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -45,15 +46,21 @@ def prune_model(model: nn.Module, sparsity: float, seed: int) -> nn.Module:
 
 
 def _build(
-    model: nn.Module,
+    build: Callable[[], nn.Module],
     name: str,
-    shape: tuple[int, ...],
-    x: np.ndarray,
-    calibration: np.ndarray,
+    data: Callable[[], tuple[np.ndarray, np.ndarray]],
     reuse: int,
+    sparsity: float,
+    vectors: int,
+    seed: int,
 ) -> tuple[Graph, np.ndarray]:
-    graph = lower(model, name, shape, BLOCK)
-    return tile(compress(quantise(graph, calibration)), reuse), x
+    """The seeded model `build` makes, pruned, lowered, calibrated on `data`'s training
+    images and tiled at `reuse`; with its first `vectors` test images."""
+    torch.manual_seed(seed)
+    model = prune_model(build(), sparsity, seed)
+    calibration, test = data()
+    graph = lower(model, name, tuple(test.shape[1:]), BLOCK)
+    return tile(compress(quantise(graph, calibration)), reuse), test[:vectors]
 
 
 @cache
@@ -72,39 +79,33 @@ def mnist_cnn_graph(
     reuse: int = 1, sparsity: float = 0.75, vectors: int = 4, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """The built-in mnist-cnn (conv-pool-conv-pool-linear), pruned; graph and test images."""
-    torch.manual_seed(seed)
-    model = prune_model(mnist_cnn(), sparsity, seed)
-    calibration, test = _mnist()
-    return _build(model, "mnist_cnn", (1, 28, 28), test[:vectors], calibration, reuse)
+    return _build(mnist_cnn, "mnist_cnn", _mnist, reuse, sparsity, vectors, seed)
 
 
 def residual_graph(
     reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """`ResidualBlock` on 8×8 digits, pruned; graph and test images."""
-    torch.manual_seed(seed)
-    model = prune_model(ResidualBlock(), sparsity, seed)
-    calibration, test = _digits()
-    return _build(model, "resblock", (1, 8, 8), test[:vectors], calibration, reuse)
+    return _build(ResidualBlock, "resblock", _digits, reuse, sparsity, vectors, seed)
 
 
 def small_cnn_graph(
     reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0, stride: int = 2
 ) -> tuple[Graph, np.ndarray]:
     """conv(stride, padding) - maxpool - linear on 8×8 digits: a quick case for unit tests."""
-    torch.manual_seed(seed)
-    model = nn.Sequential(
-        OrderedDict(
-            conv=nn.Conv2d(1, 6, 3, stride=stride, padding=1),
-            relu=nn.ReLU(),
-            pool=nn.MaxPool2d(2),
-            flatten=nn.Flatten(),
-            fc=nn.Linear(6 * (8 // stride // 2) ** 2, 10),
+
+    def build() -> nn.Module:
+        return nn.Sequential(
+            OrderedDict(
+                conv=nn.Conv2d(1, 6, 3, stride=stride, padding=1),
+                relu=nn.ReLU(),
+                pool=nn.MaxPool2d(2),
+                flatten=nn.Flatten(),
+                fc=nn.Linear(6 * (8 // stride // 2) ** 2, 10),
+            )
         )
-    )
-    model = prune_model(model, sparsity, seed)
-    calibration, test = _digits()
-    return _build(model, "small_cnn", (1, 8, 8), test[:vectors], calibration, reuse)
+
+    return _build(build, "small_cnn", _digits, reuse, sparsity, vectors, seed)
 
 
 class MixedNet(nn.Module):
@@ -132,7 +133,4 @@ def mixed_graph(
     reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """`MixedNet` on 8×8 digits, pruned; graph and test images."""
-    torch.manual_seed(seed)
-    model = prune_model(MixedNet(), sparsity, seed)
-    calibration, test = _digits()
-    return _build(model, "mixed_net", (1, 8, 8), test[:vectors], calibration, reuse)
+    return _build(MixedNet, "mixed_net", _digits, reuse, sparsity, vectors, seed)

@@ -133,12 +133,12 @@ def hls4ml_config(
     maps a further layer config key to its value per layer name.
     """
     layer_configs: dict[str, dict[str, Any]] = config["LayerName"]
-    ours = {layer.name for layer in dense_layers(graph)}
-    ours |= {layer.name + RELU_SUFFIX for layer in dense_layers(graph)}
+    layers = dense_layers(graph)
+    ours = {layer.name for layer in layers} | {layer.name + RELU_SUFFIX for layer in layers}
     for name, layer_config in layer_configs.items():
         if name not in ours:  # the input placeholder
             layer_config["Precision"] = {"result": hls4ml_precision(graph.input_format)}
-    for layer in dense_layers(graph):
+    for layer in layers:
         formats = layer.require_formats()
         relu = layer.activation is Activation.RELU
         rf = reuse[layer.name] if reuse is not None else layer.require_tiling().reuse_factor

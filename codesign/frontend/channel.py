@@ -26,6 +26,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from codesign.errors import ModelError, PruneError
+from codesign.frontend.lower import is_shape_query
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _follow(
     current = start
     flattened = False
     while True:
-        users = [user for user in current.users if not _is_shape_query(user)]
+        users = [user for user in current.users if not is_shape_query(user)]
         if len(users) != 1:
             return None  # branches (residual adds) and the model output keep their channels
         node = users[0]
@@ -125,13 +126,6 @@ def _follow(
         elif module is not None and not isinstance(module, _PER_CHANNEL_MODULES):
             return None
         current = node
-
-
-def _is_shape_query(node: fx.Node) -> bool:
-    """x.size(...) or x.shape: reads the shape (for a view), not the values."""
-    if node.op == "call_method" and node.target == "size":
-        return True
-    return node.op == "call_function" and node.target is getattr and node.args[1:] == ("shape",)
 
 
 def _is_function(

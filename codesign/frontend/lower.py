@@ -126,7 +126,7 @@ def lower(
             raise ModelError(
                 f"node {node.name!r} reads a parameter directly; supported: {SUPPORTED}"
             )
-        if _is_shape_query(node, state.sizes):
+        if is_shape_query(node, state.sizes):
             state.sizes.add(node)  # only read by a view/reshape: the batch size
             continue
         module = modules.get(str(node.target)) if node.op == "call_module" else None
@@ -145,7 +145,7 @@ def _lower_node(
     if len(operands) != len(inputs):
         raise ModelError(f"node {node.name!r} reads a value the hardware flow does not compute")
     if _is_add(node):
-        return _add(state, node, operands)
+        return _add(state, node)
     if len(operands) != 1:
         raise ModelError(
             f"node {node.name!r} ({_describe(node, modules)}) combines several values; only a "
@@ -243,12 +243,13 @@ def _conv(state: _Lowering, module: nn.Conv2d, source_name: str, value: _Value) 
     )
 
 
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().double().numpy()
+
+
 def _parameters(module: nn.Linear | nn.Conv2d) -> tuple[np.ndarray, np.ndarray]:
-    weight = module.weight.detach().cpu().double().numpy()
-    if module.bias is not None:
-        bias = module.bias.detach().cpu().double().numpy()
-    else:
-        bias = np.zeros(weight.shape[0])
+    weight = _numpy(module.weight)
+    bias = _numpy(module.bias) if module.bias is not None else np.zeros(weight.shape[0])
     return weight, bias
 
 
@@ -268,10 +269,9 @@ def _batch_norm(
         )
     if module.running_mean is None or module.running_var is None:
         raise ModelError(f"BatchNorm {node.name!r} has no running statistics to fold")
-    mean = module.running_mean.detach().cpu().double().numpy()
-    var = module.running_var.detach().cpu().double().numpy()
-    gamma = module.weight.detach().cpu().double().numpy() if module.affine else np.ones_like(mean)
-    beta = module.bias.detach().cpu().double().numpy() if module.affine else np.zeros_like(mean)
+    mean, var = _numpy(module.running_mean), _numpy(module.running_var)
+    gamma = _numpy(module.weight) if module.affine else np.ones_like(mean)
+    beta = _numpy(module.bias) if module.affine else np.zeros_like(mean)
     scale = gamma / np.sqrt(var + module.eps)
     if scale.shape[0] != layer.weight.shape[0]:
         raise ModelError(
@@ -356,11 +356,7 @@ def _adaptive_pool(
     """Adaptive pooling to an output size that divides the input: fixed windows and strides
     (AdaptiveAvgPool2d(1) is global average pooling)."""
     kind = type(module).__name__
-    if len(value.shape) != 3:
-        raise ModelError(
-            f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}"
-        )
-    _, height, width = value.shape
+    _, height, width = _feature_map(value, source_name, kind)
     size = module.output_size
     pair = (size, size) if isinstance(size, int) or size is None else tuple(size)
     out = (height if pair[0] is None else int(pair[0]), width if pair[1] is None else int(pair[1]))
@@ -374,6 +370,16 @@ def _adaptive_pool(
     return _pool_layer(state, source_name, kind, mode, value, window, window)
 
 
+def _feature_map(value: _Value, source_name: str, kind: str) -> tuple[int, int, int]:
+    """The (C, H, W) shape a pooling layer reads, or a ModelError naming the layer."""
+    if len(value.shape) != 3:
+        raise ModelError(
+            f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}"
+        )
+    channels, height, width = value.shape
+    return channels, height, width
+
+
 def _pool_layer(
     state: _Lowering,
     source_name: str,
@@ -383,11 +389,7 @@ def _pool_layer(
     kernel: tuple[int, int],
     stride: tuple[int, int],
 ) -> _Value:
-    if len(value.shape) != 3:
-        raise ModelError(
-            f"layer {source_name} ({kind}) expects a (C, H, W) input, gets {value.shape}"
-        )
-    channels, height, width = value.shape
+    channels, height, width = _feature_map(value, source_name, kind)
     if kernel[0] > height or kernel[1] > width:
         raise ModelError(f"layer {source_name} ({kind}): window {kernel} larger than {value.shape}")
     return state.add_layer(
@@ -405,15 +407,16 @@ def _pool_layer(
     )
 
 
-def _add(state: _Lowering, node: fx.Node, operands: list[_Value]) -> _Value:
-    if len(node.args) == 2 and node.args[0] is node.args[1]:
-        raise ModelError(f"add {node.name!r}: adds a value to itself; scale the layer instead")
-    if len(operands) != 2 or len(node.args) != 2 or node.kwargs:
+def _add(state: _Lowering, node: fx.Node) -> _Value:
+    """The sum of two values; read from the node's arguments, since `all_input_nodes` lists
+    a value added to itself once."""
+    args = node.args
+    if len(args) != 2 or node.kwargs or not all(arg in state.values for arg in args):
         raise ModelError(
             f"add {node.name!r}: only the sum of two layer outputs (a residual connection) is "
             "supported, not constants or scaled sums"
         )
-    a, b = operands
+    a, b = (state.values[arg] for arg in args if isinstance(arg, fx.Node))
     if a.shape != b.shape:
         raise ModelError(f"add {node.name!r}: operand shapes differ: {a.shape} and {b.shape}")
     if a.source == b.source:
@@ -476,7 +479,9 @@ def _constant(node: fx.Node, value: object, default: int | None) -> int:
     if value is None and default is not None:
         return default
     if not isinstance(value, int):
-        raise ModelError(f"{node.name!r}: shape arguments must be constants or x.size(0)")
+        raise ModelError(
+            f"{node.name!r}: shape arguments must be constants, x.size(0) or x.shape[0]"
+        )
     return value
 
 
@@ -491,7 +496,7 @@ def _check_output(layers: list[Layer], output: _Value) -> tuple[Layer, ...]:
     return tuple(layers)
 
 
-def _is_shape_query(node: fx.Node, sizes: set[fx.Node]) -> bool:
+def is_shape_query(node: fx.Node, sizes: frozenset[fx.Node] | set[fx.Node] = frozenset()) -> bool:
     """x.size(...), x.shape or an element of either: shape metadata, not a value."""
     if node.op == "call_method" and node.target == "size":
         return True
