@@ -38,8 +38,8 @@ from codesign.boards import DEFAULT_BOARD, load_board
 from codesign.emit.hls import emit_hls
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.ir import Activation, Dense, Graph
-from codesign.ir.serialize import graph_to_files
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build
+from codesign.records.design import graph_to_files
 from codesign.sim import tools
 from codesign.sim.csim import csim_output_dir, run_csim
 
@@ -79,7 +79,7 @@ def build_graph(model: Model, reuse: int, seed: int = 0) -> Graph:
         name = f"fc{index + 1}"
         layers.append(Dense(name, name, weight, bias, activation, BLOCK))
     graph = Graph("bench_mlp", (sizes[0],), tuple(layers))
-    return tile(compress(quantise(graph, rng.normal(size=(256, sizes[0])))), reuse)
+    return build(graph, BuildOptions(rng.normal(size=(256, sizes[0])), reuse=reuse))
 
 
 def ours(graph: Graph, x: np.ndarray, folder: Path, opt: str) -> tuple[float, float]:

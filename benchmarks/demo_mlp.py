@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from codesign.ir import Activation, Dense, Graph
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build
 
 SIZES = (64, 64, 32, 10)
 BLOCK = (1, 4)
@@ -30,4 +30,4 @@ def mlp(keep_per_row: tuple[int, ...] | None, reuse: int, rng: np.random.Generat
         layers.append(Dense(f"fc{index + 1}", f"fc{index + 1}", weight, bias, activation, BLOCK))
     graph = Graph("digits_mlp", (SIZES[0],), tuple(layers))
     calibration = rng.normal(size=(256, SIZES[0]))
-    return tile(compress(quantise(graph, calibration)), reuse, values_per_beat=4)
+    return build(graph, BuildOptions(calibration, reuse=reuse, values_per_beat=4))

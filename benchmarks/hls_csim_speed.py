@@ -22,7 +22,7 @@ from codesign.boards import DEFAULT_BOARD, load_board
 from codesign.emit.hls import emit_hls
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.ir import Graph
-from codesign.ir.serialize import graph_to_files
+from codesign.records.design import graph_to_files
 from codesign.sim.csim import run_csim
 from codesign.vectors import vector_files
 

@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 
 from codesign import reference
+from codesign.cost import layer_cycles
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.emit.rtl import emit_rtl
-from codesign.hardware import layer_cycles
 from codesign.ir import Activation, Dense, Graph
 from codesign.ir.graph import ceil_div
-from codesign.ir.serialize import graph_to_files
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build, tile
+from codesign.records.design import graph_to_files
 from codesign.sim.rtlsim import simulate
 from codesign.vectors import vector_files
 
@@ -61,7 +61,7 @@ def balanced_layer(sparsity: float, rng: np.random.Generator) -> Graph:
     layer = Dense("fc", "fc", weight, bias, Activation.RELU, BLOCK)
     graph = Graph("sparse256", (FEATURES,), (layer,))
     calibration = rng.normal(size=(512, FEATURES))
-    compressed = compress(quantise(graph, calibration))
+    compressed = build(graph, BuildOptions(calibration), until="compress")
     reuse = ceil_div(compressed.layers[0].require_csr().nnz_blocks, TILES)
     tiled = tile(compressed, reuse, values_per_beat=VALUES_PER_BEAT)
     assert tiled.layers[0].require_tiling().tiles == TILES

@@ -26,7 +26,7 @@ from codesign import reference
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.emit.rtl import emit_rtl
 from codesign.ir import Graph
-from codesign.ir.serialize import graph_to_files
+from codesign.records.design import graph_to_files
 from codesign.sim.rtlsim import simulate
 from codesign.vectors import vector_files
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import BoardError
-from codesign.resources import data_dir
+from codesign.package_data import data_dir
 
 DEFAULT_BOARD = "arria10-gx1150"
 

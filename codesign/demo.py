@@ -19,9 +19,11 @@ from typing import Any
 from codesign.boards import DEFAULT_BOARD, load_board
 from codesign.data import load_dataset
 from codesign.errors import CodesignError, OutputDirError
-from codesign.flow import DEFAULT_VECTORS, GenerateRequest, csim, generate, simulate
-from codesign.frontend.prune import prune_blocks
+from codesign.flows.generate import DEFAULT_VECTORS, GenerateRequest, generate
+from codesign.flows.project import csim, simulate
+from codesign.frontend.pipeline import prune_blocks
 from codesign.models import accuracy, train_builtin
+from codesign.records.report import Report
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ CNN_VECTORS = 8  # RTL simulation of the CNN takes thousands of cycles per image
 class VariantResult:
     name: str
     path: Path
-    report: dict[str, Any]
+    report: Report
     csim: dict[str, Any]
     rtlsim: dict[str, Any]
 

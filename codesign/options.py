@@ -1,8 +1,9 @@
-"""Parsing and checking of the options shared by the commands (block shape, reuse factor)."""
+"""The options shared by the commands, parsed once into types: block shape, reuse factor."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from codesign.boards import Board
 from codesign.errors import CodesignError, PruneError
@@ -35,35 +36,65 @@ def check_block(block: tuple[int, int], board: Board, operand_bits: int) -> tupl
 
 
 def resolve_block(
-    block: str | tuple[int, int] | None, board: Board, operand_bits: int
+    block: tuple[int, int] | None, board: Board, operand_bits: int
 ) -> tuple[int, int]:
-    """The block from an option (text or pair), else the board's default for the width."""
+    """The block given (checked against the board), else the board's default for the width."""
     if block is None:
         return board.default_block(operand_bits)
-    pair = parse_block(block) if isinstance(block, str) else block
-    return check_block(pair, board, operand_bits)
+    return check_block(block, board, operand_bits)
 
 
 BALANCED = "balanced"
 
 
-def parse_reuse(text: str | None) -> int | dict[str, int] | str | None:
+@dataclass(frozen=True)
+class DefaultReuse:
+    """The smallest RF, uniform over the network, whose design fits the board."""
+
+
+@dataclass(frozen=True)
+class BalancedReuse:
+    """Per-layer RFs for the smallest interval that fits (`--reuse balanced`)."""
+
+
+@dataclass(frozen=True)
+class UniformReuse:
+    """One RF for every layer (`--reuse 4`)."""
+
+    reuse_factor: int
+
+
+@dataclass(frozen=True)
+class PerLayerReuse:
+    """One RF per matrix layer, by IR or PyTorch name (`--reuse fc1=1,fc2=4`)."""
+
+    factors: tuple[tuple[str, int], ...]
+
+
+Reuse = DefaultReuse | BalancedReuse | UniformReuse | PerLayerReuse
+DEFAULT_REUSE = DefaultReuse()
+
+
+def parse_reuse(text: str | None) -> Reuse:
     """'--reuse 4' (all layers), '--reuse fc1=1,fc2=4' (per layer) or '--reuse balanced'
-    (per-layer RFs for the smallest interval that fits, codesign.hardware); None = default."""
+    (codesign.passes.fold); None: the default rule."""
     if text is None:
-        return None
+        return DEFAULT_REUSE
     text = text.strip()
     if text == BALANCED:
-        return BALANCED
+        return BalancedReuse()
     if "=" not in text:
-        return _positive_reuse(text, "--reuse")
+        return UniformReuse(_positive_reuse(text, "--reuse"))
     per_layer: dict[str, int] = {}
     for item in text.split(","):
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise CodesignError(f"--reuse: expected name=RF in {item!r}")
-        per_layer[name.strip()] = _positive_reuse(value, f"--reuse {name.strip()}")
-    return per_layer
+        if name in per_layer:
+            raise CodesignError(f"--reuse names layer {name!r} twice")
+        per_layer[name] = _positive_reuse(value, f"--reuse {name}")
+    return PerLayerReuse(tuple(per_layer.items()))
 
 
 def _positive_reuse(text: str, where: str) -> int:

@@ -20,6 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import CodesignError
+from codesign.records.csim import FILE as CSIM_FILE
+from codesign.records.csim import CsimRecord
+from codesign.records.report import FILE as REPORT_FILE
+from codesign.records.report import Report
+from codesign.records.rtlsim import FILE as RTLSIM_FILE
+from codesign.records.rtlsim import RtlsimRecord
 from codesign.vendor import project_vendor_reports
 
 COMBINED_SCHEMA = "codesign.comparison/2"
@@ -64,14 +70,16 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def load_project(path: Path) -> Project:
-    report = _read_json(path / "report.json")
-    if report is None:
+    """A project's records; report.json is read with a check of its schema and keys."""
+    if not (path / REPORT_FILE).is_file():
         raise CodesignError(f"{path}: no report.json; is it the --out of `codesign generate`?")
+    csim = CsimRecord.read(path) if (path / CSIM_FILE).is_file() else None
+    rtlsim = RtlsimRecord.read(path) if (path / RTLSIM_FILE).is_file() else None
     return Project(
         path,
-        report,
-        _read_json(path / "csim.json"),
-        _read_json(path / "rtlsim.json"),
+        Report.read(path).to_json(),
+        csim.to_json() if csim is not None else None,
+        rtlsim.to_json() if rtlsim is not None else None,
         _read_json(path / HLS4ML_RECORD),
         project_vendor_reports(path),
     )

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from codesign import passes
 from codesign.data import load_dataset
 from codesign.frontend.lower import lower
 from codesign.frontend.prune import as_matrix, balanced_block_mask
 from codesign.ir import Graph
 from codesign.models import mnist_cnn
-from codesign.passes import compress, quantise, tile
 from tests.fixtures.models.resblock import ResidualBlock
 
 BLOCK = (1, 4)
@@ -59,8 +59,9 @@ def _build(
     torch.manual_seed(seed)
     model = prune_model(build(), sparsity, seed)
     calibration, test = data()
-    graph = lower(model, name, tuple(test.shape[1:]), BLOCK)
-    return tile(compress(quantise(graph, calibration)), reuse), test[:vectors]
+    graph = lower(model, name, tuple(test.shape[1:]))
+    options = passes.BuildOptions(calibration=calibration, block=BLOCK, reuse=reuse)
+    return passes.build(graph, options), test[:vectors]
 
 
 @cache

@@ -13,8 +13,8 @@ from codesign.boards import Board
 from codesign.emit.hls import emit_hls
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.ir import Activation, Dense, Graph
-from codesign.ir.serialize import graph_to_files
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build
+from codesign.records.design import graph_to_files
 from codesign.vectors import vector_files
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,7 +70,8 @@ def build_graph(
     act_bits: int = 16,
 ) -> Graph:
     graph = Graph(name, (layers[0].in_features,), tuple(layers))
-    return tile(compress(quantise(graph, calibration, weight_bits, act_bits)), reuse)
+    options = BuildOptions(calibration, reuse=reuse, weight_bits=weight_bits, act_bits=act_bits)
+    return build(graph, options)
 
 
 def mlp(

@@ -24,8 +24,8 @@ from codesign.errors import ToolError
 from codesign.ir import Activation, Dense, FixedPoint, Graph, Overflow, Rounding
 from codesign.ir.fixed import RawArray
 from codesign.ir.graph import Conv2d, ConvGeometry, LayerFormats, Tiling, ceil_div
-from codesign.ir.serialize import graph_to_files
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build, compress
+from codesign.records.design import graph_to_files
 from codesign.sim import tools
 from codesign.vectors import vector_files
 
@@ -52,7 +52,8 @@ def tiled(
     calibration: FloatArray,
 ) -> Graph:
     graph = Graph(name, (layers[0].in_features,), tuple(layers))
-    return tile(compress(quantise(graph, calibration)), reuse, values_per_beat=values_per_beat)
+    options = BuildOptions(calibration, reuse=reuse, values_per_beat=values_per_beat)
+    return build(graph, options)
 
 
 def write_project(graph: Graph, x: FloatArray, folder: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 
 from codesign.errors import ToolError
 from codesign.ir import Activation, Dense, Graph
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build
 from codesign.sim import tools
 
 
@@ -48,7 +48,7 @@ def make_graph(
         )
     x = rng.uniform(-1.0, 1.0, size=(64, shapes[0][1]))
     graph = Graph("net", (shapes[0][1],), tuple(layers))
-    return tile(compress(quantise(graph, x)), reuse), x
+    return build(graph, BuildOptions(calibration=x, reuse=reuse)), x
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ import pytest
 
 from codesign.boards import load_board
 from codesign.cost import check_fit, layer_energy, layer_resources, network_resources
-from codesign.cost.energy import (
+from codesign.engines import matrix_layers
+from codesign.engines.energy import (
     SRAM_READ_PJ_PER_BIT,
     add_energy_pj,
     multiply_energy_pj,
     static_watts,
 )
-from codesign.cost.resources import index_bits, mux_alms, place_rom
+from codesign.engines.stream import index_bits, mux_alms, place_rom
 from codesign.passes import tile
 from tests.conftest import make_graph
 
@@ -102,7 +103,8 @@ def test_layer_energy_counts_kept_blocks_only() -> None:
 def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() -> None:
     from dataclasses import replace
 
-    from codesign.hardware import default_reuse_factor, fits, network_cost
+    from codesign.cost import network_cost
+    from codesign.passes.fold import default_reuse_factor
     from tests._graphs import mnist_cnn_graph
 
     graph, _ = mnist_cnn_graph(reuse=1)
@@ -113,7 +115,9 @@ def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() ->
     # two input frames, each copied once per tile input (T·Bc read ports)
     assert len(frames) == 2 and all(m.depth == conv2.in_features * tiles * 4 for m in frames)
     # a board whose M20K blocks end just below what the DSP-only RF needs
-    dsp_only = next(r for r in range(1, 100) if fits(network_cost(tile(graph, r), board), board))
+    dsp_only = next(
+        r for r in range(1, 100) if network_cost(tile(graph, r), board).est_dsp <= board.dsp_blocks
+    )
     needed = network_resources(tile(graph, dsp_only), board).m20k_blocks
     small = replace(board, m20k_blocks=needed - 1)
     reuse = default_reuse_factor(graph, small)
@@ -124,17 +128,16 @@ def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() ->
 def test_balanced_reuse_reaches_a_smaller_interval_with_fewer_dsps() -> None:
     from dataclasses import replace
 
-    from codesign.hardware import (
+    from codesign.cost import fits_board, network_cost
+    from codesign.options import BalancedReuse, parse_reuse
+    from codesign.passes.fold import (
         balanced_reuse_factors,
         default_reuse_factor,
-        fits_board,
-        network_cost,
         reuse_for_interval,
     )
-    from codesign.options import parse_reuse
     from tests._graphs import mnist_cnn_graph
 
-    assert parse_reuse("balanced") == "balanced"
+    assert parse_reuse("balanced") == BalancedReuse()
     board = load_board("cyclone10-gx220")
     graph, _ = mnist_cnn_graph(reuse=1)
     uniform = network_cost(tile(graph, default_reuse_factor(graph, board)), board)
@@ -146,7 +149,7 @@ def test_balanced_reuse_reaches_a_smaller_interval_with_fewer_dsps() -> None:
     # the streams' bound: pool1 reads 8 x 28 x 28 values at 4 a beat
     stream_bound = 8 * 28 * 28 // 4
     assert balanced.est_ii == stream_bound
-    for layer in balanced_graph.matrix_layers:
+    for layer in matrix_layers(balanced_graph):
         assert layer.positions * reuse[layer.name] <= balanced.est_ii
     # with fewer M20K blocks the interval grows to the smallest that fits, and no shorter
     needed = network_resources(balanced_graph, board).m20k_blocks

@@ -27,7 +27,8 @@ from codesign.boards import Board, load_board
 from codesign.errors import ToolError
 from codesign.ir import FixedPoint, Graph, Overflow
 from codesign.ir.graph import Dense
-from codesign.sim.csim import SCHEMA, csim_output_dir, run_csim
+from codesign.records.csim import SCHEMA
+from codesign.sim.csim import csim_output_dir, run_csim
 from codesign.vectors import parse_rows
 
 pytestmark = pytest.mark.csim
@@ -271,7 +272,7 @@ def test_hostile_layer_names_compile_and_stay_bit_exact(
     from torch import nn
 
     from codesign.frontend.lower import lower
-    from codesign.passes import compress, quantise, tile
+    from codesign.passes import BuildOptions, build
 
     torch.manual_seed(0)
     modules = OrderedDict(
@@ -291,12 +292,12 @@ def test_hostile_layer_names_compile_and_stay_bit_exact(
             ("\u00dc", nn.Linear(8, 5)),
         ]
     )
-    graph = lower(nn.Sequential(modules), "class", (16,), (1, 4))
+    graph = lower(nn.Sequential(modules), "class", (16,))
     names = [layer.name for layer in graph.layers]
     assert len({name.lower() for name in names}) == len(names) == 9
     assert [layer.source_name for layer in graph.layers][:3] == ["int", "inner.int", "inner_int"]
     rng = np.random.default_rng(0)
-    graph = tile(compress(quantise(graph, rng.normal(size=(256, 16)))), 2)
+    graph = build(graph, BuildOptions(rng.normal(size=(256, 16)), block=(1, 4), reuse=2))
     project = write_project(graph, rng.normal(size=(16, 16)), board, tmp_path / "project")
 
     result = run_csim(project)

@@ -18,7 +18,7 @@ def check_variants(result: Any, out: Path) -> None:
     dsp = {}
     for variant in result.variants:
         assert variant.path == out / "arria10-gx1150" / variant.name
-        report, csim, rtl = variant.report, variant.csim, variant.rtlsim
+        report, csim, rtl = variant.report.to_json(), variant.csim, variant.rtlsim
         assert csim["outputs_match"] and all(layer["outputs_match"] for layer in csim["layers"])
         assert csim["nonzero_output_fraction"] >= 0.5 and csim["saturated_fraction"] < 0.01
         for entry in [*rtl["layers"], rtl["network"]]:
@@ -29,7 +29,7 @@ def check_variants(result: Any, out: Path) -> None:
         assert report["totals"]["est_dsp"] <= report["totals"]["board_dsp"]
         dsp[variant.name] = report["totals"]["est_dsp"]
     assert dsp["sparse"] < dsp["dense"]
-    assert result.variants[1].report["totals"]["sparsity"] == pytest.approx(0.75, abs=0.01)
+    assert result.variants[1].report.totals.sparsity == pytest.approx(0.75, abs=0.01)
 
 
 def test_demo_dense_and_sparse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,7 +51,7 @@ def test_demo_of_the_cnn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     out = tmp_path / "demo"
     result = run_demo(out, model_name="mnist-cnn")
     check_variants(result, out)
-    kinds = [layer["kind"] for layer in result.variants[1].report["layers"]]
+    kinds = [layer.kind for layer in result.variants[1].report.layers]
     assert kinds == ["conv2d", "pool2d", "conv2d", "pool2d", "dense"]
     assert main(["demo", "--model", "resnet", "--out", str(tmp_path / "other")]) == 2
     assert "the demo runs digits-mlp, mnist-cnn, not 'resnet'" in capsys.readouterr().err

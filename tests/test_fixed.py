@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from codesign.engines.hls_common import ac_fixed
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding, integer_bits_for
 
 
@@ -15,7 +16,7 @@ def test_range_and_frac() -> None:
     assert (fmt.frac, fmt.min_raw, fmt.max_raw) == (5, -128, 127)
     unsigned = FixedPoint(8, 3, signed=False)
     assert (unsigned.min_raw, unsigned.max_raw) == (0, 255)
-    assert fmt.cpp_type() == "ac_fixed<8, 3, true, AC_RND, AC_SAT>"
+    assert ac_fixed(fmt) == "ac_fixed<8, 3, true, AC_RND, AC_SAT>"
 
 
 def test_quantize_rounds_half_up_and_saturates() -> None:

@@ -15,14 +15,14 @@ from codesign.models import digits_mlp
 
 
 def test_digits_mlp_lowers_to_three_dense_layers() -> None:
-    graph = lower(digits_mlp(), "digits-mlp", (64,), (1, 4))
+    graph = lower(digits_mlp(), "digits-mlp", (64,))
     assert graph.name == "digits_mlp"
     assert [(layer.name, layer.shape, layer.activation) for layer in graph.layers] == [
         ("fc1", (64, 64), Activation.RELU),
         ("fc2", (32, 64), Activation.RELU),
         ("fc3", (10, 32), Activation.NONE),
     ]
-    assert all(layer.block == (1, 4) for layer in graph.layers)
+    assert all(layer.block is None for layer in graph.layers)  # the block enters at compress
 
 
 def test_functional_relu_flatten_and_dropout_are_accepted() -> None:
@@ -36,7 +36,7 @@ def test_functional_relu_flatten_and_dropout_are_accepted() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.b(self.drop(torch.relu(self.a(torch.flatten(x, 1)))))
 
-    graph = lower(Net(), "net", (3, 4), (1, 2))
+    graph = lower(Net(), "net", (3, 4))
     assert [layer.activation for layer in graph.layers] == [Activation.RELU, Activation.NONE]
     assert np.all(graph.layers[1].bias == 0.0)
 
@@ -44,12 +44,12 @@ def test_functional_relu_flatten_and_dropout_are_accepted() -> None:
 def test_unsupported_layer_is_named_with_what_is_supported() -> None:
     model = nn.Sequential(nn.Linear(8, 8), nn.Sigmoid())
     with pytest.raises(ModelError, match=r"1 \(Sigmoid\) is not supported.*supported: Linear"):
-        lower(model, "m", (8,), (1, 4))
+        lower(model, "m", (8,))
 
 
 def test_shape_mismatch_is_reported() -> None:
     with pytest.raises(ModelError, match="expects 64 inputs but receives 32"):
-        lower(digits_mlp(), "m", (32,), (1, 4))
+        lower(digits_mlp(), "m", (32,))
 
 
 def test_hostile_layer_names_become_unique_identifiers() -> None:
@@ -57,7 +57,7 @@ def test_hostile_layer_names_become_unique_identifiers() -> None:
     model.add_module("int", nn.Linear(4, 4))
     model.add_module("Int", nn.Linear(4, 4))
     model.add_module("9 lives!", nn.Linear(4, 2))
-    names = [layer.name for layer in lower(model, "class", (4,), (1, 4)).layers]
+    names = [layer.name for layer in lower(model, "class", (4,)).layers]
     assert names == ["layer_int", "layer_int_2", "layer_9_lives"]
 
 

@@ -9,10 +9,10 @@ import numpy as np
 
 from codesign import reference
 from codesign.emit.plan import BuildPlan, write_plan
+from codesign.engines.matrix.ir import tile as tile_layer
+from codesign.ir.blocks import block_mask
 from codesign.ir.graph import Graph
-from codesign.ir.serialize import graph_text, graph_to_files, load_graph
-from codesign.passes.compress import block_mask
-from codesign.passes.tile import tile_layer
+from codesign.records.design import graph_text, graph_to_files, load_graph
 from tests.conftest import make_graph
 
 

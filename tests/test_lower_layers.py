@@ -19,15 +19,15 @@ from codesign import reference
 from codesign.errors import ModelError
 from codesign.frontend.lower import lower
 from codesign.ir.graph import GRAPH_INPUT, Activation, Add, Conv2d, Pool2d, PoolMode
-from codesign.ir.serialize import graph_text, graph_to_files, load_graph
 from codesign.models import mnist_cnn
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build, quantise
+from codesign.records.design import graph_text, graph_to_files, load_graph
 from tests._graphs import ResidualBlock, prune_model
 
 
 def quantised(model: nn.Module, shape: tuple[int, ...], seed: int = 0):  # type: ignore[no-untyped-def]
     x = np.random.default_rng(seed).uniform(0.0, 1.0, size=(64, *shape)).astype(np.float32)
-    graph = tile(compress(quantise(lower(model, "net", shape, (1, 4)), x)), 2)
+    graph = build(lower(model, "net", shape), BuildOptions(x, block=(1, 4), reuse=2))
     return graph, x
 
 
@@ -37,7 +37,7 @@ def float_outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def test_mnist_cnn_lowers_to_conv_pool_and_dense() -> None:
-    graph = lower(mnist_cnn(), "mnist-cnn", (1, 28, 28), (1, 4))
+    graph = lower(mnist_cnn(), "mnist-cnn", (1, 28, 28))
     kinds = [(layer.kind, layer.name) for layer in graph.layers]
     assert kinds == [
         ("conv2d", "conv1"),
@@ -159,7 +159,7 @@ def test_unsupported_configurations_are_named(
     model: nn.Module, shape: tuple[int, ...], message: str
 ) -> None:
     with pytest.raises(ModelError, match=message):
-        lower(model, "m", shape, (1, 4))
+        lower(model, "m", shape)
 
 
 def test_add_of_a_constant_and_of_a_forked_activation_are_refused() -> None:
@@ -172,7 +172,7 @@ def test_add_of_a_constant_and_of_a_forked_activation_are_refused() -> None:
             return self.fc(x) + 1.0
 
     with pytest.raises(ModelError, match="only the sum of two layer outputs"):
-        lower(Scaled(), "m", (4,), (1, 4))
+        lower(Scaled(), "m", (4,))
 
     class Forked(nn.Module):
         def __init__(self) -> None:
@@ -185,7 +185,7 @@ def test_add_of_a_constant_and_of_a_forked_activation_are_refused() -> None:
             return torch.relu(y) + self.fc2(y)
 
     with pytest.raises(ModelError, match="also used elsewhere"):
-        lower(Forked(), "m", (4,), (1, 4))
+        lower(Forked(), "m", (4,))
 
 
 def test_residual_on_the_network_input() -> None:
@@ -197,7 +197,7 @@ def test_residual_on_the_network_input() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.fc(x) + x
 
-    graph = lower(Residual(), "res", (8,), (1, 4))
+    graph = lower(Residual(), "res", (8,))
     assert graph.inputs_of(graph.layers[-1]) == ("fc", GRAPH_INPUT)
 
 
@@ -243,7 +243,7 @@ def test_a_view_that_drops_the_batch_dimension_is_refused() -> None:
             return self.fc(x.reshape(2, 2, 4)[0])
 
     with pytest.raises(ModelError):
-        lower(Bad(), "m", (4,), (1, 4))
+        lower(Bad(), "m", (4,))
 
 
 def test_global_and_adaptive_pooling_become_fixed_windows() -> None:
@@ -265,7 +265,7 @@ def test_global_and_adaptive_pooling_become_fixed_windows() -> None:
     got = reference.predict(graph, x)
     assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
     with pytest.raises(ModelError, match=r"output size \(3, 3\) must divide the input"):
-        lower(nn.Sequential(nn.AdaptiveAvgPool2d(3)), "m", (1, 8, 8), (1, 4))
+        lower(nn.Sequential(nn.AdaptiveAvgPool2d(3)), "m", (1, 8, 8))
 
 
 class SkipAroundView(nn.Module):
@@ -294,7 +294,7 @@ class SkipAroundView(nn.Module):
 def test_fusing_through_an_alias_of_a_value_used_elsewhere_is_refused(through: str) -> None:
     # fusing would change what the skip connection reads
     with pytest.raises(ModelError, match="also used elsewhere"):
-        lower(SkipAroundView(through), "m", (16,), (1, 4))
+        lower(SkipAroundView(through), "m", (16,))
 
 
 def test_shape_queries_and_self_adds() -> None:
@@ -308,7 +308,7 @@ def test_shape_queries_and_self_adds() -> None:
             y = F.relu(self.conv(x))
             return self.fc(y.view(y.shape[0], -1))
 
-    graph = lower(ShapeView(), "m", (1, 8, 8), (1, 4))
+    graph = lower(ShapeView(), "m", (1, 8, 8))
     assert [layer.kind for layer in graph.layers] == ["conv2d", "dense"]
 
     class Double(nn.Module):
@@ -320,13 +320,13 @@ def test_shape_queries_and_self_adds() -> None:
             return self.fc(x + x)
 
     with pytest.raises(ModelError, match="adds a value to itself"):
-        lower(Double(), "m", (4,), (1, 4))
+        lower(Double(), "m", (4,))
 
 
 def test_leaky_relu_slope_outside_the_stored_range_is_refused() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(3.0))
     with pytest.raises(ModelError, match=r"slope 3.0 is outside \[-2, 2\)"):
-        lower(model, "m", (4,), (1, 4))
+        lower(model, "m", (4,))
 
 
 def test_wide_leaky_relu_is_exact_beyond_int64() -> None:
@@ -334,7 +334,7 @@ def test_wide_leaky_relu_is_exact_beyond_int64() -> None:
     torch.manual_seed(7)
     model = nn.Sequential(nn.Linear(16, 16), nn.LeakyReLU(1.5), nn.Linear(16, 4))
     x = np.random.default_rng(7).uniform(-1, 1, size=(16, 16)).astype(np.float32)
-    graph = quantise(lower(model, "m", (16,), (1, 4)), x, weight_bits=27, act_bits=27)
+    graph = quantise(lower(model, "m", (16,)), x, weight_bits=27, act_bits=27)
     layer = graph.layers[0]
     formats = layer.require_formats()
     assert formats.accum.width + 18 > 64

@@ -9,7 +9,8 @@ import torch
 
 from codesign.data import load_dataset
 from codesign.errors import ModelError
-from codesign.frontend.prune import as_matrix, block_scores, prune_blocks
+from codesign.frontend.pipeline import prune_blocks
+from codesign.frontend.prune import as_matrix, block_scores
 from codesign.models import accuracy, load_model, train_builtin
 
 

@@ -9,7 +9,15 @@ import pytest
 from codesign.boards import load_board
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.errors import CodesignError, OutputDirError, PruneError
-from codesign.options import parse_block, parse_reuse, resolve_block
+from codesign.options import (
+    BalancedReuse,
+    DefaultReuse,
+    PerLayerReuse,
+    UniformReuse,
+    parse_block,
+    parse_reuse,
+    resolve_block,
+)
 
 
 def test_block_parsing() -> None:
@@ -25,14 +33,15 @@ def test_block_larger_than_the_board_does_not_fit() -> None:
     assert resolve_block(None, board, 16) == (1, 4)
     assert resolve_block(None, board, 27) == (1, 2)
     with pytest.raises(PruneError, match="needs 400 multipliers, cyclone10-gx220 has 384"):
-        resolve_block("20x20", board, 16)
+        resolve_block(parse_block("20x20"), board, 16)
 
 
 def test_reuse_parsing() -> None:
-    assert parse_reuse(None) is None
-    assert parse_reuse("3") == 3
-    assert parse_reuse("fc1=1, fc2=4") == {"fc1": 1, "fc2": 4}
-    for bad in ("0", "x", "fc1=0", "=3", "fc1=a"):
+    assert parse_reuse(None) == DefaultReuse()
+    assert parse_reuse("3") == UniformReuse(3)
+    assert parse_reuse("fc1=1, fc2=4") == PerLayerReuse((("fc1", 1), ("fc2", 4)))
+    assert parse_reuse("balanced") == BalancedReuse()
+    for bad in ("0", "x", "fc1=0", "=3", "fc1=a", "fc1=1,fc1=2"):
         with pytest.raises(CodesignError, match="reuse"):
             parse_reuse(bad)
 

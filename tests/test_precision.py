@@ -9,14 +9,14 @@ from codesign import reference
 from codesign.errors import CodesignError
 from codesign.ir import Graph
 from codesign.ir.fixed import FixedPoint, Overflow, Rounding
-from codesign.passes import compress, quantise, tile
+from codesign.passes import BuildOptions, build
 from codesign.precision import parse_precision
 from tests.conftest import make_graph
 
 
 def requantised(text: str) -> tuple[Graph, np.ndarray]:
     graph, x = make_graph([(10, 13), (5, 10)], block=(2, 4), keep=0.6, reuse=2)
-    return tile(compress(quantise(graph, x, precision=parse_precision(text))), 2), x
+    return build(graph, BuildOptions(x, reuse=2, precision=parse_precision(text))), x
 
 
 def test_overrides_apply_per_layer_and_globally() -> None:

@@ -401,8 +401,9 @@ def test_formulas_equal_the_hardware_ir_on_linear_chains(board: str) -> None:
     cost = cost_model(digits_mlp(), board, (64,))
     assert cost.lowerable
     for sparsities in ({}, {"fc1": 0.75, "fc2": 0.5}, {"fc1": 0.9, "fc2": 0.9, "fc3": 0.5}):
-        from_ir = cost.estimate(sparsities)
-        from_formulas = cost._from_formulas(cost.nnz_blocks(sparsities))
+        masked = cost._masked_copy(sparsities)
+        from_ir = cost._from_ir(masked)
+        from_formulas = cost._from_layers(masked)
         assert from_ir.source == "hardware IR"
         assert (from_ir.est_cycles, from_ir.est_dsp, from_ir.reuse_factor) == (
             from_formulas.est_cycles,
@@ -429,8 +430,8 @@ def test_conv_cost_counts_output_positions() -> None:
     # 8 rows x 3 blocks; RF 1 -> compute = 1 cycle x 784 positions
     assert conv1.nnz_blocks == 24 and conv1.macs == 24 * 4 * 784
     assert conv1.est_cycles == 196 + dense.reuse_factor * 784 + 8 * 784 // 4
-    # the per-layer formulas (for models that do not lower) agree on every matrix layer
-    formulas = cost._from_formulas(cost.nnz_blocks({}))
+    # the prunable layers alone (how models that do not lower are costed) agree on every one
+    formulas = cost._from_layers(cost._masked_copy({}))
     assert [layer.est_cycles for layer in formulas.layers] == [
         layer.est_cycles for layer in dense.layers
     ]

@@ -18,7 +18,8 @@ from torch import nn
 
 from codesign.boards import load_board
 from codesign.cli import main
-from codesign.flow import GenerateRequest, csim, generate, simulate
+from codesign.flows.generate import GenerateRequest, generate
+from codesign.flows.project import csim, simulate
 from codesign.report import COLUMNS, format_table, load_project, rows
 from codesign.vendor import read_ipp_reports
 

@@ -17,7 +17,8 @@ import pytest
 from _graphs import mixed_graph, mnist_cnn_graph, residual_graph, small_cnn_graph
 from _rtl_cases import assert_rtlsim_ok, require_verilator, write_project
 
-from codesign.hardware import input_frames
+from codesign.cost import input_frames
+from codesign.engines import matrix_layers
 from codesign.ir.graph import Activation, Conv2d, Pool2d
 from codesign.passes import tile
 from codesign.sim.rtlsim import simulate
@@ -80,7 +81,7 @@ def test_pruned_mnist_cnn_end_to_end_time_multiplexed(cache: Path, tmp_path: Pat
     """conv-pool-conv-pool-linear on MNIST digits, 75 % block sparsity, every tile reused."""
     graph, x = mnist_cnn_graph(reuse=4, sparsity=0.75, vectors=4)
     graph = tile(graph, {"conv1": 4, "conv2": 4, "fc": 49})  # fc: 10 tiles instead of 123
-    assert all(layer.require_tiling().reuse_factor > 1 for layer in graph.matrix_layers)
+    assert all(layer.require_tiling().reuse_factor > 1 for layer in matrix_layers(graph))
     result = simulate(write_project(graph, x, tmp_path / "p"), cache_dir=cache)
     assert_exact(result)
     assert [e["name"] for e in result["layers"]] == ["conv1", "pool1", "conv2", "pool2", "fc"]

@@ -29,17 +29,18 @@ from _rtl_cases import (
 )
 
 from codesign.boards import load_board
-from codesign.emit import rtl
-from codesign.errors import ToolError
-from codesign.hardware import (
+from codesign.cost import (
     input_frames,
     layer_cost,
     layer_cycles,
     network_cost,
     network_cycles,
 )
+from codesign.emit import rtl
+from codesign.engines.matrix.rtl import output_shift
+from codesign.errors import ToolError
 from codesign.ir import FixedPoint, Graph
-from codesign.resources import data_dir
+from codesign.package_data import data_dir
 from codesign.sim import tools
 from codesign.sim.rtlsim import simulate
 
@@ -61,7 +62,9 @@ def test_emit_rtl_writes_sources_and_memory_files_per_layer() -> None:
     names = ("input_frames.sv", "output_cast.sv", "matrix_engine.sv", "network.sv", "harness.sv")
     expected = {f"rtl/{name}" for name in names}
     expected |= {
-        f"rtl/mem/{layer}_{kind}.mem" for layer in ("fc1", "fc2") for kind in rtl.MATRIX_MEMORIES
+        f"rtl/mem/{layer}_{kind}.mem"
+        for layer in ("fc1", "fc2")
+        for kind in ("weights", "slots", "bias", "shift")
     }
     assert set(plan.files) == expected
     network = plan.files["rtl/network.sv"].decode()
@@ -98,7 +101,7 @@ def test_memory_files_hold_the_tiling_exactly() -> None:
     decoded = [b - (1 << bias_width) if b >> (bias_width - 1) else b for b in bias]
     assert decoded[: layer.out_features] == layer.bias_raw.tolist()
     assert not any(decoded[layer.out_features :])
-    assert _words(files["fc1_shift.mem"]) == [rtl.output_shift(layer) & 0xFF]
+    assert _words(files["fc1_shift.mem"]) == [output_shift(layer) & 0xFF]
 
 
 def test_sources_depend_on_the_shape_not_on_the_pattern() -> None:

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codesign import reference
-from codesign.emit.rtl import output_shift
+from codesign.engines.matrix.rtl import output_shift
 from codesign.ir import Dense, FixedPoint, Graph, Overflow, Rounding
 from codesign.sim.rtlsim import simulate
 from codesign.vectors import FOLDER

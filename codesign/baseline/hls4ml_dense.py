@@ -49,10 +49,11 @@ from typing import Any
 import numpy as np
 
 from codesign import vectors
+from codesign.engines import matrix_layers
 from codesign.errors import ModelError, OutputDirError, ToolError
 from codesign.ir.fixed import FixedPoint, Overflow, RawArray, Rounding
-from codesign.ir.graph import Activation, Conv2d, Dense, Graph, ceil_div
-from codesign.ir.serialize import load_graph
+from codesign.ir.graph import Activation, Dense, Graph, ceil_div
+from codesign.records.design import load_graph
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +76,22 @@ def hls4ml_precision(fixed: FixedPoint) -> str:
     return f"{kind}<{fixed.width},{fixed.integer},{rounding},{overflow}>"
 
 
+SUPPORTED_KINDS = ("dense",)  # hls4ml's Dense: no conv, pooling or add baseline here
+
+
 def check_supported(graph: Graph) -> None:
     """The baselines are chains of Dense layers: say which layer is not, before any work."""
     for layer in graph.layers:
-        if not isinstance(layer, Dense) or isinstance(layer, Conv2d):
+        if layer.kind not in SUPPORTED_KINDS:
             raise ModelError(
                 f"the hls4ml baselines support chains of Dense (Linear) layers only; layer "
                 f"{layer.name!r} ({layer.source_name}) is a {layer.kind} layer"
             )
-        if layer.activation not in (Activation.NONE, Activation.RELU):
+    for dense in matrix_layers(graph):
+        if dense.activation not in (Activation.NONE, Activation.RELU):
             raise ModelError(
                 f"the hls4ml baselines support ReLU or no activation only; layer "
-                f"{layer.name!r} ({layer.source_name}) has {layer.activation.value}"
+                f"{dense.name!r} ({dense.source_name}) has {dense.activation.value}"
             )
     if not graph.is_chain:
         raise ModelError("the hls4ml baselines support chains of Dense layers only, not a DAG")
@@ -95,7 +100,7 @@ def check_supported(graph: Graph) -> None:
 def dense_layers(graph: Graph) -> tuple[Dense, ...]:
     """The layers of a graph the baselines support (`check_supported`), typed as such."""
     check_supported(graph)
-    return graph.matrix_layers
+    return matrix_layers(graph)
 
 
 def to_torch(graph: Graph) -> Any:
@@ -292,7 +297,7 @@ def _check_exact(graph: Graph) -> None:
 def _import_hls4ml() -> Any:
     try:
         with _quiet():
-            import hls4ml  # type: ignore[import-untyped]
+            import hls4ml
     except ImportError as error:
         raise ToolError("hls4ml not installed: `pip install 'hls4ml==1.3.*'`") from error
     return hls4ml

@@ -26,25 +26,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hls4ml  # type: ignore[import-untyped]
+import hls4ml
 import numpy as np
-from hls4ml.backends.template import (  # type: ignore[import-untyped]
+from hls4ml.backends.template import (
     FunctionCallTemplate,
     LayerConfigTemplate,
 )
-from hls4ml.model.attributes import (  # type: ignore[import-untyped]
+from hls4ml.model.attributes import (
     Attribute,
     TypeAttribute,
     WeightAttribute,
 )
-from hls4ml.model.layers import Dense, Layer  # type: ignore[import-untyped]
-from hls4ml.model.optimizer import OptimizerPass  # type: ignore[import-untyped]
+from hls4ml.model.layers import Layer
+from hls4ml.model.optimizer import OptimizerPass
 
 from codesign.baseline import hls4ml_dense
 from codesign.emit.plan import template_environment
+from codesign.ir.blocks import block_mask, block_view
 from codesign.ir.graph import Graph, ceil_div
-from codesign.passes.compress import block_mask, block_view
-from codesign.resources import data_dir
+from codesign.package_data import data_dir
 
 LAYER_KIND = "BlockSparseDense"
 PASS_NAME = "codesign_block_sparse_dense"
@@ -136,7 +136,7 @@ class UseBlockSparseDense(OptimizerPass):  # type: ignore[misc]
     """Dense layers with `CodesignBlock` set and pruned blocks become BlockSparseDense."""
 
     def match(self, node: Any) -> bool:
-        if not isinstance(node, Dense) or node.get_attr("codesign_block") is None:
+        if node.class_name != "Dense" or node.get_attr("codesign_block") is None:
             return False
         block = _block(node.get_attr("codesign_block"))
         kept = block_mask(_weight(node), block)
@@ -162,7 +162,7 @@ def block_sparse_attributes(
 ) -> dict[str, Any]:
     """Block-CSR and tiling of `weight` (out x in) as BlockSparseDense attributes.
 
-    The same rules as codesign.passes.compress and codesign.passes.tile: kept blocks in
+    The same rules as codesign.passes.compress and codesign.passes.fold.tile: kept blocks in
     row-major order, RF capped at the kept blocks, RF consecutive blocks per tile.
     """
     rows, cols = weight.shape
@@ -217,7 +217,7 @@ def convert_sparse(graph: Graph, output_dir: Path, reuse: Mapping[str, int] | No
     """
     register()
     layers = hls4ml_dense.dense_layers(graph)
-    blocks = {layer.name: list(layer.block) for layer in layers}
+    blocks = {layer.name: list(layer.require_csr().block) for layer in layers}
     reuse = reuse or {layer.name: layer.require_tiling().reuse_factor for layer in layers}
     extra: dict[str, Mapping[str, Any]] = {BLOCK_KEY: blocks, REUSE_KEY: dict(reuse)}
     return hls4ml_dense.convert(graph, output_dir, reuse, extra=extra)
@@ -225,7 +225,7 @@ def convert_sparse(graph: Graph, output_dir: Path, reuse: Mapping[str, int] | No
 
 def sparse_layers(hls_model: Any) -> list[str]:
     """Names of the layers that use our kernel."""
-    return [node.name for node in hls_model.get_layers() if isinstance(node, BlockSparseDense)]
+    return [node.name for node in hls_model.get_layers() if node.class_name == LAYER_KIND]
 
 
 def _weight(node: Any) -> np.ndarray:

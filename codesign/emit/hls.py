@@ -25,13 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codesign.boards import Board
-from codesign.emit.hls_layers import LayerView, MatrixView, layer_view
+from codesign.cost import layer_cycles
 from codesign.emit.plan import BuildPlan, template_environment
-from codesign.errors import FormatError, ToolError
-from codesign.ir.graph import GRAPH_INPUT, Dense, Graph, input_formats
+from codesign.engines import engine_for
+from codesign.engines.hls_common import KernelView
+from codesign.errors import FormatError
+from codesign.ir.graph import GRAPH_INPUT, Graph
 from codesign.ir.names import RESERVED
-from codesign.resources import data_dir
-from codesign.sim.tools import ac_types_include
+from codesign.package_data import data_dir
 
 FOLDER = "hls"
 SHIM_FOLDER = "ihls_shim"  # the Intel HLS header shim, copied as is into every project
@@ -82,7 +83,6 @@ class NetView:
     clock_period: str
     fmax_mhz: int
     component_ii: int
-    ac_types: str
     vectors: str
     types_header: str
     header: str
@@ -95,8 +95,8 @@ class NetView:
     input_type: str
     output_type: str
     input_format: str
-    layers: list[LayerView]
-    matrix_layers: list[MatrixView]
+    layers: list[KernelView]
+    matrix_layers: list[KernelView]
     component_buffers: list[Buffer]
     component_calls: list[Call]
     tb_buffers: list[Buffer]
@@ -136,7 +136,7 @@ def emit_hls(graph: Graph, board: Board) -> BuildPlan:
 
 def net_view(graph: Graph, board: Board) -> NetView:
     _check_graph(graph)
-    layers = [layer_view(layer) for layer in graph.layers]
+    layers = [engine_for(layer).hls_view(layer) for layer in graph.layers]
     ids = NetIds(input_struct=f"{graph.name}_input_t", output_struct=f"{graph.name}_output_t")
     _check_identifiers(graph, layers, ids)
     first, last = layers[0], layers[-1]
@@ -157,8 +157,7 @@ def net_view(graph: Graph, board: Board) -> NetView:
         ),
         clock_period=f"{round(board.clock_period_ns, 3):g}ns",
         fmax_mhz=math.ceil(board.clock_mhz),
-        component_ii=_component_ii(layers),
-        ac_types=_ac_types_folder(),
+        component_ii=max(layer_cycles(layer).compute_cycles for layer in graph.layers),
         vectors=VECTORS,
         **files,
         sources=[files["source"], files["testbench"]],
@@ -169,7 +168,11 @@ def net_view(graph: Graph, board: Board) -> NetView:
         output_type=last.output.type,
         input_format=graph.input_format.describe(),
         layers=layers,
-        matrix_layers=[layer for layer in layers if isinstance(layer, MatrixView)],
+        matrix_layers=[
+            view
+            for layer, view in zip(graph.layers, layers, strict=True)
+            if engine_for(layer).folded
+        ],
         component_buffers=_buffers(layers[:-1]),
         component_calls=_calls(graph, layers, OUTPUT_WORD),
         tb_buffers=_buffers(layers),
@@ -178,20 +181,11 @@ def net_view(graph: Graph, board: Board) -> NetView:
     )
 
 
-def _component_ii(layers: Sequence[LayerView]) -> int:
-    """Cycles the busiest layer needs per vector: positions x RF for a matrix layer (its
-    tiles are reused at every position); pooling and adds are unrolled (one cycle)."""
-    return max(
-        (layer.positions * layer.reuse_factor for layer in layers if isinstance(layer, MatrixView)),
-        default=1,
-    )
-
-
-def _buffers(layers: Sequence[LayerView]) -> list[Buffer]:
+def _buffers(layers: Sequence[KernelView]) -> list[Buffer]:
     return [Buffer(layer.output.type, layer.buffer, layer.out_features) for layer in layers]
 
 
-def _calls(graph: Graph, layers: Sequence[LayerView], last_target: str | None) -> list[Call]:
+def _calls(graph: Graph, layers: Sequence[KernelView], last_target: str | None) -> list[Call]:
     """Each layer reads its producers' buffers; the last may write straight to the output."""
     buffers = {GRAPH_INPUT: INPUT_WORD, **{view.name: view.buffer for view in layers}}
     calls = []
@@ -203,14 +197,6 @@ def _calls(graph: Graph, layers: Sequence[LayerView], last_target: str | None) -
     return calls
 
 
-def _ac_types_folder() -> str:
-    """The ac_types headers found now; empty (the Makefile then asks for AC_TYPES) if none."""
-    try:
-        return str(ac_types_include())
-    except ToolError:
-        return ""
-
-
 # --- checks -----------------------------------------------------------------------------------
 
 
@@ -220,9 +206,8 @@ def _check_graph(graph: Graph) -> None:
         raise ValueError(f"graph {graph.name}: no layers to emit")
     network_inputs = math.prod(graph.input_shape)
     for layer in graph.layers:
-        if isinstance(layer, Dense):
-            _check_matrix(layer)
-        for producer, expected in zip(graph.inputs_of(layer), input_formats(layer), strict=True):
+        engine_for(layer).check(layer)
+        for producer, expected in zip(graph.inputs_of(layer), layer.in_formats(), strict=True):
             size = network_inputs if producer == GRAPH_INPUT else graph.layer(producer).out_features
             if size != layer.in_features:
                 raise FormatError(
@@ -238,13 +223,7 @@ def _check_graph(graph: Graph) -> None:
                 )
 
 
-def _check_matrix(layer: Dense) -> None:
-    layer.check_exact_formats()
-    layer.require_csr()
-    layer.require_tiling()
-
-
-def _check_identifiers(graph: Graph, layers: Sequence[LayerView], net_ids: NetIds) -> None:
+def _check_identifiers(graph: Graph, layers: Sequence[KernelView], net_ids: NetIds) -> None:
     """Every name the generated C++ defines must be valid, unreserved and unique.
 
     File names made from layer names must also differ on case-insensitive file systems.

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import jinja2
 
 from codesign.errors import OutputDirError
-from codesign.resources import data_dir
+from codesign.package_data import data_dir
 
 
 @dataclass(frozen=True)

@@ -14,39 +14,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from codesign import __version__
 from codesign.emit.plan import BuildPlan, template_environment
 from codesign.emit.rtl_views import (
-    ADD_MODULE,
-    ALPHA_BITS,
-    MATRIX_MODULE,
-    POOL_MODULE,
-    SHIFT_BITS,
-    EngineView,
     StreamView,
-    accumulator_width,
-    check_layer,
     engine_view,
     engine_views,
     input_streams,
-    module_of,
     network_view,
-    output_shift,
     output_stream,
     streams,
 )
-from codesign.ir.graph import GRAPH_INPUT, Activation, Add, Dense, Graph, Layer, alpha_raw, ceil_div
+from codesign.engines import engine_for, modules
+from codesign.engines.rtl_common import EngineView
+from codesign.ir.graph import GRAPH_INPUT, Graph, Layer
 
 __all__ = [
-    "accumulator_width",
-    "check_layer",
     "emit_rtl",
     "engine_view",
     "harness_units",
     "memory_files",
-    "output_shift",
     "sources",
     "streams",
 ]
@@ -56,13 +43,6 @@ MEM_FOLDER = "mem"
 NETWORK_FILE = "network.sv"
 HARNESS_FILE = "harness.sv"
 HARNESS_TOP = "harness"
-MATRIX_MEMORIES = ("weights", "slots", "bias", "shift")  # plus "alpha" with LeakyReLU
-# the modules each engine instantiates, in compilation order
-ENGINE_PARTS = {
-    MATRIX_MODULE: ("input_frames", "output_cast"),
-    POOL_MODULE: ("input_frames", "frame_drain", "output_cast"),
-    ADD_MODULE: ("input_frames", "frame_drain", "output_cast"),
-}
 
 
 @dataclass(frozen=True)
@@ -183,14 +163,6 @@ def _render(template: str, **values: object) -> str:
     return environment.get_template(template).render(version=__version__, **values)
 
 
-def modules(graph: Graph) -> tuple[str, ...]:
-    """The engine modules and their parts the graph needs, each once, parts first."""
-    engines = {module_of(layer) for layer in graph.layers}
-    ordered = [m for m in (MATRIX_MODULE, POOL_MODULE, ADD_MODULE) if m in engines]
-    parts = [part for module in ordered for part in ENGINE_PARTS[module]]
-    return tuple(dict.fromkeys([*parts, *ordered]))
-
-
 def sources(graph: Graph, network: bool = True) -> dict[str, str]:
     """The SystemVerilog files of the design and its harness, in compilation order; without
     `network` (a single layer simulated alone), no network.sv."""
@@ -212,69 +184,14 @@ def design_files(graph: Graph) -> tuple[str, ...]:
 # ------------------------------------------------------------------------ memory files
 
 
-def _hex_word(value: int, bits: int) -> str:
-    return f"{value & ((1 << bits) - 1):0{ceil_div(bits, 4)}x}"
-
-
-def _index_bits(count: int) -> int:
-    """$clog2(count), at least 1: the engine's index widths."""
-    return max(1, (count - 1).bit_length())
-
-
-def _schedule_words(layer: Dense) -> tuple[list[str], list[str]]:
-    """Weight and slot words, index t*RF + c: tile t's block in compute cycle c."""
-    csr = layer.require_csr()
-    block_rows, block_cols = csr.block
-    grid_rows, grid_cols = csr.grid
-    row_bits, col_bits = _index_bits(grid_rows), _index_bits(grid_cols)
-    weight_bits = layer.require_formats().weight.width
-    block_row_of = csr.block_row_of()
-    weight_words, slot_words = [], []
-    for slot in layer.require_tiling().slots.reshape(-1):
-        if slot < 0:
-            weight_words.append(_hex_word(0, block_rows * block_cols * weight_bits))
-            slot_words.append(_hex_word(0, 1 + row_bits + col_bits))
-            continue
-        packed = 0
-        for position, raw in enumerate(np.asarray(csr.blocks[slot]).reshape(-1)):
-            packed |= (int(raw) & ((1 << weight_bits) - 1)) << (position * weight_bits)
-        weight_words.append(_hex_word(packed, block_rows * block_cols * weight_bits))
-        word = (1 << (row_bits + col_bits)) | (int(block_row_of[slot]) << col_bits)
-        slot_words.append(_hex_word(word | int(csr.col_idx[slot]), 1 + row_bits + col_bits))
-    return weight_words, slot_words
-
-
-def _matrix_memories(layer: Dense) -> dict[str, list[str]]:
-    check_layer(layer)
-    formats = layer.require_formats()
-    csr = layer.require_csr()
-    assert layer.bias_raw is not None
-    weights, slots = _schedule_words(layer)
-    bias = np.zeros(csr.grid[0] * csr.block[0], dtype=np.int64)
-    bias[: layer.shape[0]] = layer.bias_raw
-    return {
-        "weights": weights,
-        "slots": slots,
-        "bias": [_hex_word(int(value), formats.bias.width) for value in bias],
-        "shift": [_hex_word(output_shift(layer), SHIFT_BITS)],
-    }
-
-
 def memory_files(layer: Layer) -> dict[str, bytes]:
-    """`<layer>_<kind>.mem` for the engine's $readmemh (hex, one word a line).
-
-    Matrix layers: weights, word t*RF + c the block tile t computes in cycle c, element (i, j)
-    at bits (i*Bc + j)*W; slots, the same words as {valid, block-row, block-column}; bias, one
-    word per row of the padded block grid; shift, the output cast's shift, two's complement.
-    With LeakyReLU (matrix and add layers): alpha, the raw slope. Pooling reads none.
-    """
-    contents = _matrix_memories(layer) if isinstance(layer, Dense) else {}
-    if isinstance(layer, Dense | Add) and layer.activation is Activation.LEAKY_RELU:
-        contents["alpha"] = [_hex_word(alpha_raw(layer.alpha), ALPHA_BITS)]
-    header = f"// {layer.name} {{}} for {module_of(layer)} (codesign {__version__})\n"
+    """`<layer>_<kind>.mem` for the engine's $readmemh (hex, one word a line), from its
+    engine's words (codesign.engines: `memory_words`); pooling reads none."""
+    engine = engine_for(layer)
+    header = f"// {layer.name} {{}} for {engine.module} (codesign {__version__})\n"
     return {
         f"{layer.name}_{kind}.mem": (header.format(kind) + "\n".join(words) + "\n").encode()
-        for kind, words in contents.items()
+        for kind, words in engine.memory_words(layer).items()
     }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.ao.pruning import WeightNormSparsifier
+from torch.ao.pruning.sparsifier.weight_norm_sparsifier import WeightNormSparsifier
 
 from codesign.frontend.prune import as_matrix, prunable_layers
 from codesign.frontend.schedules import Schedule
@@ -31,13 +31,13 @@ class MatrixWeightNormSparsifier(WeightNormSparsifier):
     ) -> None:
         weight = getattr(module, tensor_name)
         if weight.dim() == 2 or sparsity_level <= 0:
-            super().update_mask(
+            super().update_mask(  # type: ignore[no-untyped-call]
                 module, tensor_name, sparsity_level, sparse_block_shape, zeros_per_block, **kwargs
             )
             return
         mask = getattr(module.parametrizations, tensor_name)[0].mask
         data = self.norm_fn(as_matrix(weight))
-        matrix_mask = self._make_tensor_mask(
+        matrix_mask = self._make_tensor_mask(  # type: ignore[no-untyped-call]
             data=data,
             input_shape=data.shape,
             sparsity_level=sparsity_level,
@@ -56,7 +56,7 @@ class WeightNormMasker:
 
     def attach(self, model: nn.Module) -> None:
         config = [{"tensor_fqn": f"{name}.weight"} for name, _ in prunable_layers(model)]
-        self.sparsifier.prepare(model, config)
+        self.sparsifier.prepare(model, config)  # type: ignore[no-untyped-call]
 
     @torch.no_grad()
     def update(self, model: nn.Module, progress: float) -> None:

@@ -68,7 +68,7 @@ def finetune(
             index = order[start : start + batch_size]
             loss = loss_fn(model(x[index]), y[index], x[index])
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             decay.step()
             iteration += 1

@@ -1,19 +1,14 @@
 """The hardware cost of a pruned model: the design the default reuse rule would generate.
 
-For a model the hardware flow can lower (codesign.frontend.lower) this is exactly what
-`generate` builds: the masked model is lowered, quantised, compressed to block-CSR, tiled at the
-default reuse factor (the smallest RF, uniform over the network, whose design fits the board:
-DSP blocks, then the resource estimate) and costed by `codesign.hardware.network_cost`.
-
-Models the flow cannot lower are costed with the same closed forms per prunable layer, taking a
-conv as its (Cout, Cin·Kh·Kw) matrix applied at each output position:
-`tiles = ceil(nnz_blocks / RF)`, RF then `ceil(nnz_blocks / tiles)`,
-`multipliers = tiles·Br·Bc`, DSP blocks from the board's mode;
-`in_beats = ceil(input values / P)`, `out_beats = ceil(output values / P)`, compute
-`RF × output positions` cycles (MACs likewise × positions); network latency
-`Σ(in_beats + compute) + out_beats(last)`. Pooling, flattening and activations cost nothing
-there (the hardware IR counts their engines). For a Linear layer (one output position) these
-are the formulas of `codesign.hardware`.
+One cost model: whatever the model, its matrix layers become IR layers, are compressed at the
+block, folded by the default rule (codesign.passes.fold: the smallest uniform RF whose design
+fits the board's DSP blocks, M20K, ALMs and registers) and costed by the engines
+(codesign.cost). For a model the hardware flow can lower (codesign.frontend.lower) this is
+exactly what `generate` builds, pooling and adds included ("hardware IR"). A model it cannot
+lower is costed as the chain of its prunable layers alone ("prunable layers"): each Linear a
+Dense, each Conv2d its (Cout, Cin·Kh·Kw) matrix at its output positions, with the widths of
+`--weight-bits`/`--act-bits` (the cost depends on widths, not on calibrated ranges); what
+lies between them (activations, pooling, unsupported layers) costs nothing there.
 """
 
 from __future__ import annotations
@@ -28,16 +23,20 @@ import torch
 from torch import nn
 
 from codesign.boards import Board
+from codesign.cost import layer_cost, network_cost
+from codesign.engines import engine_for, matrix_layers
 from codesign.errors import ModelError
 from codesign.frontend.prune import (
     as_matrix,
     block_grid,
     block_mask_from_scores,
-    block_scores,
     kept_block_count,
     prunable_layers,
 )
-from codesign.passes.tile import DEFAULT_VALUES_PER_BEAT, tiles_and_reuse
+from codesign.ir.fixed import FixedPoint
+from codesign.ir.graph import Conv2d, ConvGeometry, Dense, Graph, Layer
+from codesign.passes import BuildOptions, build, compress, tile
+from codesign.passes.fold import default_reuse_factor
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ class LayerGeometry:
     positions: int  # output positions (1 for Linear)
     in_values: int
     out_values: int
+    conv: ConvGeometry | None = None  # where a Conv2d's matrix is applied
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class DesignEstimate:
     reuse_factor: int
     est_cycles: int
     est_dsp: int
-    source: str  # "hardware IR" or "per-layer formulas"
+    source: str  # "hardware IR" or "prunable layers"
 
     def value(self, metric: str) -> int:
         return self.est_cycles if metric == "cycles" else self.est_dsp
@@ -77,14 +77,14 @@ class DesignEstimate:
 def geometry(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerGeometry]:
     """Matrix shape, output positions and I/O sizes of every prunable layer (one forward pass)."""
     layers = prunable_layers(model)
-    seen: dict[str, tuple[int, int]] = {}
+    seen: dict[str, tuple[tuple[int, ...], int]] = {}
     handles = []
     for name, module in layers:
 
         def hook(
             _: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor, name: str = name
         ) -> None:
-            seen[name] = (args[0][0].numel(), out[0].numel())
+            seen[name] = tuple(args[0][0].shape), out[0].numel()
 
         handles.append(module.register_forward_hook(hook))
     try:
@@ -96,9 +96,27 @@ def geometry(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerGeomet
     result = []
     for name, module in layers:
         rows, cols = as_matrix(module.weight.detach()).shape
-        in_values, out_values = seen[name]
-        result.append(LayerGeometry(name, (rows, cols), out_values // rows, in_values, out_values))
+        in_shape, out_values = seen[name]
+        conv = _conv_geometry(module, in_shape, cols) if isinstance(module, nn.Conv2d) else None
+        in_values = math.prod(in_shape)
+        result.append(
+            LayerGeometry(name, (rows, cols), out_values // rows, in_values, out_values, conv)
+        )
     return result
+
+
+def _conv_geometry(module: nn.Conv2d, in_shape: tuple[int, ...], cols: int) -> ConvGeometry:
+    """A Conv2d's geometry; a grouped one as its matrix over Cin/groups channels."""
+    kernel = (int(module.kernel_size[0]), int(module.kernel_size[1]))
+    padding = module.padding if isinstance(module.padding, tuple) else (0, 0)
+    return ConvGeometry(
+        in_channels=cols // (kernel[0] * kernel[1]),
+        in_height=int(in_shape[-2]),
+        in_width=int(in_shape[-1]),
+        kernel=kernel,
+        stride=(int(module.stride[0]), int(module.stride[1])),
+        padding=(int(padding[0]), int(padding[1])),
+    )
 
 
 class CostModel:
@@ -131,7 +149,7 @@ class CostModel:
         from codesign.frontend.lower import lower
 
         try:
-            lower(self.model, "model", self.input_shape, self.block)
+            lower(self.model, "model", self.input_shape)
         except ModelError:
             return False
         return True
@@ -150,21 +168,14 @@ class CostModel:
         """The default-rule design with each layer pruned to `sparsities[name]`."""
         nnz = self.nnz_blocks(sparsities)
         if nnz not in self._cache:
-            if self.lowerable:
-                self._cache[nnz] = self._from_ir(self._masked_copy(sparsities))
-            else:
-                self._cache[nnz] = self._from_formulas(nnz)
+            self._cache[nnz] = self.estimate_model(self._masked_copy(sparsities))
         return self._cache[nnz]
 
     def estimate_model(self, model: nn.Module) -> DesignEstimate:
         """The default-rule design of an already pruned model (zeros read at `block`)."""
         if self.lowerable:
             return self._from_ir(model)
-        counts = []
-        for _, module in prunable_layers(model):
-            grid = block_scores(as_matrix(module.weight.detach()), self.block)
-            counts.append(int((grid > 0).sum()))
-        return self._from_formulas(tuple(counts))
+        return self._from_layers(model)
 
     def _masked_copy(self, sparsities: dict[str, float]) -> nn.Module:
         model = copy.deepcopy(self.model)
@@ -183,16 +194,39 @@ class CostModel:
 
     def _from_ir(self, model: nn.Module) -> DesignEstimate:
         from codesign.frontend.lower import lower
-        from codesign.hardware import default_reuse_factor, layer_cost, network_cost
-        from codesign.passes import compress, quantise, tile
 
-        graph = lower(model, "model", self.input_shape, self.block)
-        graph = compress(quantise(graph, self.calibration, self.weight_bits, self.act_bits))
-        reuse = default_reuse_factor(graph, self.board)
-        graph = tile(graph, reuse)
+        options = BuildOptions(
+            calibration=self.calibration,
+            board=self.board,
+            block=self.block,
+            weight_bits=self.weight_bits,
+            act_bits=self.act_bits,
+        )
+        graph = build(lower(model, "model", self.input_shape), options, until="compress")
+        return self._design(graph, "hardware IR")
+
+    def _from_layers(self, model: nn.Module) -> DesignEstimate:
+        """The prunable layers as a chain of matrix layers at the configured widths."""
+        activation = FixedPoint(self.act_bits, 1)
+        layers: list[Layer] = []
+        for geo, (_, module) in zip(self.layers, prunable_layers(model), strict=True):
+            weight = as_matrix(module.weight.detach()).double().numpy()
+            layer: Dense = (
+                Conv2d(geo.name, geo.name, weight, np.zeros(weight.shape[0]), geometry=geo.conv)
+                if geo.conv is not None
+                else Dense(geo.name, geo.name, weight, np.zeros(weight.shape[0]))
+            )
+            engine = engine_for(layer)
+            layers.append(engine.quantise(layer, (activation,), activation, self.weight_bits, {}))
+        graph = compress(Graph("model", self.input_shape, tuple(layers)), self.block)
+        return self._design(graph, "prunable layers")
+
+    def _design(self, compressed: Graph, source: str) -> DesignEstimate:
+        reuse = default_reuse_factor(compressed, self.board)
+        graph = tile(compressed, reuse)
         cost = network_cost(graph, self.board)
         layers = []
-        for layer, geo in zip(graph.matrix_layers, self.layers, strict=True):
+        for layer, geo in zip(matrix_layers(graph), self.layers, strict=True):
             c = layer_cost(layer, self.board)
             layers.append(
                 LayerEstimate(
@@ -205,44 +239,4 @@ class CostModel:
                     c.est_cycles,
                 )
             )
-        return DesignEstimate(tuple(layers), reuse, cost.est_cycles, cost.est_dsp, "hardware IR")
-
-    def _from_formulas(self, nnz: tuple[int, ...]) -> DesignEstimate:
-        largest = max(1, max(nnz))
-        for reuse in range(1, largest + 1):
-            design = self._at_reuse(nnz, reuse)
-            if design.est_dsp <= self.board.dsp_blocks:
-                return design
-        return self._at_reuse(nnz, largest)
-
-    def _at_reuse(self, nnz: tuple[int, ...], reuse: int) -> DesignEstimate:
-        bits = max(self.weight_bits, self.act_bits)
-        block_size = self.block[0] * self.block[1]
-        layers = []
-        latency = 0
-        for geo, count in zip(self.layers, nnz, strict=True):
-            tiles, effective = tiles_and_reuse(count, reuse)
-            multipliers = tiles * block_size
-            in_beats = math.ceil(geo.in_values / DEFAULT_VALUES_PER_BEAT)
-            out_beats = math.ceil(geo.out_values / DEFAULT_VALUES_PER_BEAT)
-            compute = effective * geo.positions
-            latency += in_beats + compute
-            layers.append(
-                LayerEstimate(
-                    geo.name,
-                    count,
-                    effective,
-                    multipliers,
-                    self.board.dsps_for(multipliers, bits),
-                    count * block_size * geo.positions,
-                    in_beats + compute + out_beats,
-                )
-            )
-        latency += math.ceil(self.layers[-1].out_values / DEFAULT_VALUES_PER_BEAT)
-        return DesignEstimate(
-            tuple(layers),
-            reuse,
-            latency,
-            sum(layer.est_dsp for layer in layers),
-            "per-layer formulas",
-        )
+        return DesignEstimate(tuple(layers), reuse, cost.est_cycles, cost.est_dsp, source)

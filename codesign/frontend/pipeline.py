@@ -199,3 +199,31 @@ def _channel_masker(
 
     scorer = by_activation if config.method == "activation" else by_criterion
     return ChannelMasker(groups, ratio, scorer, schedule), groups
+
+
+def prune_blocks(
+    model: nn.Module,
+    dataset: Dataset,
+    sparsity: float,
+    block: tuple[int, int],
+    epochs: int,
+    seed: int = 0,
+    learning_rate: float = 1e-3,
+    progress: bool = False,
+) -> list[LayerPruning]:
+    """Balanced block-L1 pruning, one shot, plain fine-tuning (the simplest configuration)."""
+    result = prune_model(
+        model,
+        dataset,
+        PruneConfig(
+            sparsity=sparsity,
+            block=block,
+            schedule="oneshot",
+            distill=False,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            seed=seed,
+            progress=progress,
+        ),
+    )
+    return result.layers

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from codesign.data import Dataset
 from codesign.errors import PruneError
 
 log = logging.getLogger(__name__)
@@ -181,33 +180,3 @@ def bake_masks(model: nn.Module) -> None:
             assert isinstance(parametrizations, nn.ModuleDict)
             for tensor_name in list(parametrizations.keys()):
                 parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
-
-
-def prune_blocks(
-    model: nn.Module,
-    dataset: Dataset,
-    sparsity: float,
-    block: tuple[int, int],
-    epochs: int,
-    seed: int = 0,
-    learning_rate: float = 1e-3,
-    progress: bool = False,
-) -> list[LayerPruning]:
-    """Balanced block-L1 pruning, one shot, plain fine-tuning (the simplest configuration)."""
-    from codesign.frontend.pipeline import PruneConfig, prune_model
-
-    result = prune_model(
-        model,
-        dataset,
-        PruneConfig(
-            sparsity=sparsity,
-            block=block,
-            schedule="oneshot",
-            distill=False,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            seed=seed,
-            progress=progress,
-        ),
-    )
-    return result.layers

@@ -63,13 +63,6 @@ class FixedPoint:
     def max_raw(self) -> int:
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
-    def cpp_type(self) -> str:
-        sign = "true" if self.signed else "false"
-        return (
-            f"ac_fixed<{self.width}, {self.integer}, {sign}, "
-            f"{self.rounding.value}, {self.overflow.value}>"
-        )
-
     def describe(self) -> str:
         kind = "s" if self.signed else "u"
         return f"{kind}{self.width}.{self.frac}"

@@ -13,7 +13,9 @@ Layer kinds:
   Add      the element-wise sum of two vectors (residual connections), with an activation.
 
 Passes (`codesign.passes`) take a Graph and return a new one, filling in the optional fields
-in order: formats (quantise), `csr` (compress), `tiling` (tile).
+in order: formats (quantise), `block` and `csr` (compress), `tiling` (fold/tile). The IR is
+hardware-neutral data; what a layer costs and how it is emitted is its engine's
+(codesign.engines).
 """
 
 from __future__ import annotations
@@ -26,6 +28,31 @@ import numpy.typing as npt
 
 from codesign.errors import CodesignError, FormatError
 from codesign.ir.fixed import FixedPoint, Overflow
+from codesign.ir.matrix import BlockCSR, ConvGeometry, LayerFormats, Tiling, ceil_div
+
+__all__ = [  # the layer parts from codesign.ir.matrix are part of this module's interface
+    "ALPHA_BITS",
+    "ALPHA_FRAC",
+    "GRAPH_INPUT",
+    "POOL_FRAC",
+    "Activation",
+    "Add",
+    "BlockCSR",
+    "Conv2d",
+    "ConvGeometry",
+    "Dense",
+    "Graph",
+    "Layer",
+    "LayerFormats",
+    "Pool2d",
+    "PoolMode",
+    "Tiling",
+    "activation_frac_bits",
+    "alpha_fits",
+    "alpha_raw",
+    "ceil_div",
+    "pool_reciprocal_raw",
+]
 
 
 class Activation(StrEnum):
@@ -58,124 +85,6 @@ def pool_reciprocal_raw(area: int) -> int:
     return int(np.floor(2.0**POOL_FRAC / area + 0.5))
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-@dataclass(frozen=True)
-class LayerFormats:
-    """Fixed-point formats of one layer: input, weights, bias, accumulator, output."""
-
-    input: FixedPoint
-    weight: FixedPoint
-    bias: FixedPoint
-    accum: FixedPoint
-    output: FixedPoint
-
-    def operand_bits(self) -> int:
-        """Widest multiplier operand, which selects the DSP mode."""
-        return max(self.input.width, self.weight.width)
-
-
-@dataclass(frozen=True, eq=False)
-class BlockCSR:
-    """A weight matrix (rows × cols) in block-compressed sparse rows.
-
-    The matrix is zero-padded to whole blocks. Block-row `r` keeps the blocks
-    `row_ptr[r]:row_ptr[r+1]`, whose block-column indices are `col_idx[...]` (ascending) and whose
-    values are `blocks[k]` (block_rows × block_cols, raw integers of the weight format).
-    """
-
-    shape: tuple[int, int]
-    block: tuple[int, int]
-    row_ptr: npt.NDArray[np.int64]
-    col_idx: npt.NDArray[np.int64]
-    blocks: npt.NDArray[np.int64]
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """Number of block-rows and block-columns (after padding)."""
-        return ceil_div(self.shape[0], self.block[0]), ceil_div(self.shape[1], self.block[1])
-
-    @property
-    def padded_shape(self) -> tuple[int, int]:
-        rows, cols = self.grid
-        return rows * self.block[0], cols * self.block[1]
-
-    @property
-    def nnz_blocks(self) -> int:
-        return int(self.col_idx.size)
-
-    @property
-    def block_sparsity(self) -> float:
-        rows, cols = self.grid
-        return 1.0 - self.nnz_blocks / (rows * cols)
-
-    def block_row_of(self) -> npt.NDArray[np.int64]:
-        """Block-row index of every kept block, in storage order."""
-        counts = np.diff(self.row_ptr)
-        return np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-
-    def to_dense(self) -> npt.NDArray[np.int64]:
-        br, bc = self.block
-        dense = np.zeros(self.padded_shape, dtype=np.int64)
-        for k, (r, c) in enumerate(zip(self.block_row_of(), self.col_idx, strict=True)):
-            dense[r * br : (r + 1) * br, c * bc : (c + 1) * bc] = self.blocks[k]
-        return dense[: self.shape[0], : self.shape[1]]
-
-
-@dataclass(frozen=True, eq=False)
-class Tiling:
-    """How a layer's kept blocks are mapped onto Br×Bc multiplier tiles over time.
-
-    `slots[t, c]` is the storage index (into BlockCSR) of the block tile `t` computes in cycle
-    `c` of a vector, or -1 when the tile idles. Blocks are dealt in storage order, `reuse_factor`
-    per tile, so a balanced pattern puts whole block-rows on a tile when `reuse_factor` is a
-    multiple of the blocks kept per row (design.md §4).
-    """
-
-    reuse_factor: int
-    values_per_beat: int
-    slots: npt.NDArray[np.int64]
-
-    @property
-    def tiles(self) -> int:
-        return int(self.slots.shape[0])
-
-
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Where a Conv2d's matrix is applied: input (C, H, W), kernel, stride and zero padding."""
-
-    in_channels: int
-    in_height: int
-    in_width: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-
-    @property
-    def out_height(self) -> int:
-        return (self.in_height + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1
-
-    @property
-    def out_width(self) -> int:
-        return (self.in_width + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1
-
-    @property
-    def positions(self) -> int:
-        return self.out_height * self.out_width
-
-    @property
-    def patch(self) -> int:
-        """Columns of the matrix: Cin·Kh·Kw."""
-        return self.in_channels * self.kernel[0] * self.kernel[1]
-
-    @property
-    def in_size(self) -> int:
-        return self.in_channels * self.in_height * self.in_width
-
-
 @dataclass(frozen=True, eq=False)
 class Dense:
     """y = activation(W x + b); W is out_features × in_features (PyTorch's layout).
@@ -190,7 +99,7 @@ class Dense:
     weight: npt.NDArray[np.float64]
     bias: npt.NDArray[np.float64]
     activation: Activation = Activation.NONE
-    block: tuple[int, int] = (1, 4)
+    block: tuple[int, int] | None = None  # set by the compress pass (lowering is hardware-neutral)
     formats: LayerFormats | None = None
     weight_raw: npt.NDArray[np.int64] | None = None
     bias_raw: npt.NDArray[np.int64] | None = None
@@ -230,6 +139,10 @@ class Dense:
 
     def in_format(self) -> FixedPoint:
         return self.require_formats().input
+
+    def in_formats(self) -> tuple[FixedPoint, ...]:
+        """The format of each value the layer reads."""
+        return (self.in_format(),)
 
     def out_format(self) -> FixedPoint:
         return self.require_formats().output
@@ -374,6 +287,9 @@ class Pool2d:
             raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
         return self.input_format
 
+    def in_formats(self) -> tuple[FixedPoint, ...]:
+        return (self.in_format(),)
+
     def out_format(self) -> FixedPoint:
         if self.output_format is None:
             raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
@@ -425,6 +341,9 @@ class Add:
     def in_format(self) -> FixedPoint:
         return self.require_input_formats()[0]
 
+    def in_formats(self) -> tuple[FixedPoint, ...]:
+        return self.require_input_formats()
+
     def out_format(self) -> FixedPoint:
         if self.output_format is None:
             raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
@@ -432,13 +351,6 @@ class Add:
 
 
 Layer = Dense | Pool2d | Add  # Conv2d is a Dense
-
-
-def input_formats(layer: Layer) -> tuple[FixedPoint, ...]:
-    """The format of each value a layer reads (an Add: both operands)."""
-    if isinstance(layer, Add):
-        return layer.require_input_formats()
-    return (layer.in_format(),)
 
 
 def activation_frac_bits(activation: Activation) -> int:
@@ -461,10 +373,6 @@ class Graph:
     @property
     def output_format(self) -> FixedPoint:
         return self.layers[-1].out_format()
-
-    @property
-    def matrix_layers(self) -> tuple[Dense, ...]:
-        return tuple(layer for layer in self.layers if isinstance(layer, Dense))
 
     @property
     def is_chain(self) -> bool:

@@ -1,7 +1,8 @@
-"""Graph -> Graph transformations, one per module (FINN style). The flow lists them in order."""
+"""Graph -> Graph transformations, one per module (FINN style), run in order by `pipeline`."""
 
 from codesign.passes.compress import compress
+from codesign.passes.fold import fold, tile
+from codesign.passes.pipeline import STEPS, BuildOptions, build
 from codesign.passes.quantise import quantise
-from codesign.passes.tile import tile
 
-__all__ = ["compress", "quantise", "tile"]
+__all__ = ["STEPS", "BuildOptions", "build", "compress", "fold", "quantise", "tile"]

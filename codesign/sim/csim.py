@@ -11,6 +11,7 @@ is missing or fails raises `ToolError` with the tool's last lines and the path o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -21,10 +22,10 @@ import numpy as np
 from codesign import reference, vectors
 from codesign.errors import OutputDirError, ToolError
 from codesign.ir.fixed import RawArray
-from codesign.ir.serialize import load_graph
+from codesign.records.csim import CsimLayer, CsimRecord
+from codesign.records.design import load_graph
 from codesign.sim import tools
 
-SCHEMA = "codesign.csim/1"
 HLS_FOLDER = "hls"
 BUILD_LOG = "build/csim-build.log"
 RUN_LOG = "build/csim-run.log"
@@ -54,6 +55,8 @@ def run_csim(project: Path, *, rebuild: bool = True, count_macs: bool = False) -
     output_dir = csim_output_dir(project)
 
     variables = [f"CXX={compiler}", f"CSIM_OUT={output_dir.resolve()}"]
+    if "AC_TYPES" not in os.environ:  # the user's own choice wins; else hls4ml's copy
+        variables.append(f"AC_TYPES={tools.ac_types_include()}")
     if count_macs:
         variables.append(f"CSIM_DEFINES={COUNT_MACS_DEFINE}")
     build = [make, "-C", str(hls), f"-j{JOBS}", *(["-B"] if rebuild else []), "csim-build"]
@@ -67,29 +70,31 @@ def run_csim(project: Path, *, rebuild: bool = True, count_macs: bool = False) -
     for trace in traces:
         got = _read_output(output_dir / "layers" / f"{trace.name}.txt", hls / RUN_LOG)
         entry, mismatch = _compare(trace.name, vectors.load_expected(project, trace.name), got)
-        overflows = {
-            "overflows": int(trace.saturated),
-            "accum_overflows": int(trace.accum_overflows),
-        }
-        layers.append({**entry, **overflows})
+        layers.append(
+            CsimLayer(
+                **entry,
+                overflows=int(trace.saturated),
+                accum_overflows=int(trace.accum_overflows),
+            )
+        )
         first_mismatch = first_mismatch or mismatch
     network = _read_output(output_dir / "network.txt", hls / RUN_LOG)
     network_entry, mismatch = _compare(graph.name, traces[-1].output, network)
     first_mismatch = first_mismatch or mismatch
 
-    result: dict[str, Any] = {
-        "schema": SCHEMA,
-        "outputs_match": network_entry["outputs_match"]
-        and all(entry["outputs_match"] for entry in layers),
-        "n_vectors": int(len(inputs)),
-        "layers": layers,
-        **reference.nontrivial(traces, graph),
-        "build_seconds": round(build_seconds, 3),
-        "run_seconds": round(run_seconds, 3),
-    }
-    if first_mismatch is not None:
-        result["first_mismatch"] = first_mismatch
-    return result
+    triviality = reference.nontrivial(traces, graph)
+    record = CsimRecord(
+        outputs_match=bool(network_entry["outputs_match"])
+        and all(layer.outputs_match for layer in layers),
+        n_vectors=int(len(inputs)),
+        layers=tuple(layers),
+        nonzero_output_fraction=triviality["nonzero_output_fraction"],
+        saturated_fraction=triviality["saturated_fraction"],
+        build_seconds=round(build_seconds, 3),
+        run_seconds=round(run_seconds, 3),
+        first_mismatch=first_mismatch,
+    )
+    return record.to_json()
 
 
 def _timed(command: list[str], log: Path, what: str) -> float:

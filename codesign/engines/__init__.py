@@ -1,0 +1,71 @@
+"""The hardware engines, one module each, found through one table keyed by IR layer type.
+
+  matrix  Dense and Conv2d: block-sparse Br×Bc multiplier tiles (engines/matrix/)
+  pool    Max/AvgPool2d over kernel windows (engines/pool.py)
+  add     the element-wise sum of a residual connection (engines/add.py)
+  stream  what they share: stream beats, memory placement, logic primitives
+
+A new engine is one module here (an `Engine` subclass, listed in ENGINES), its templates in
+hls_templates/ and rtl_sim/, a function of `codesign.reference` and a lowering rule.
+"""
+
+from __future__ import annotations
+
+from codesign.engines.add import AddEngine
+from codesign.engines.base import TWO_FRAMES, Engine, LayerCycles
+from codesign.engines.matrix import MatrixEngine
+from codesign.engines.pool import PoolEngine
+from codesign.errors import CodesignError
+from codesign.ir.graph import Add, Conv2d, Dense, Graph, Layer, Pool2d
+
+MATRIX, POOL, ADD = MatrixEngine(), PoolEngine(), AddEngine()
+ENGINES: dict[type, Engine] = {Dense: MATRIX, Conv2d: MATRIX, Pool2d: POOL, Add: ADD}
+_BY_KIND = {kind: engine for engine in ENGINES.values() for kind in engine.kinds}
+
+__all__ = [
+    "ENGINES",
+    "TWO_FRAMES",
+    "Engine",
+    "LayerCycles",
+    "engine_for",
+    "engine_of_kind",
+    "folded_layers",
+    "matrix_layers",
+    "modules",
+]
+
+
+def engine_for(layer: Layer) -> Engine:
+    """The engine that implements `layer`."""
+    try:
+        return ENGINES[type(layer)]
+    except KeyError:
+        raise CodesignError(
+            f"layer {layer.name}: no hardware engine for {type(layer).__name__}"
+        ) from None
+
+
+def engine_of_kind(kind: str) -> Engine:
+    """The engine of a layer kind as design.json names it."""
+    try:
+        return _BY_KIND[kind]
+    except KeyError:
+        raise CodesignError(f"unknown layer kind {kind!r}; known: {sorted(_BY_KIND)}") from None
+
+
+def folded_layers(graph: Graph) -> tuple[Layer, ...]:
+    """The layers with tiles and a reuse factor (a weight matrix), in graph order."""
+    return tuple(layer for layer in graph.layers if engine_for(layer).folded)
+
+
+def modules(graph: Graph) -> tuple[str, ...]:
+    """The RTL modules the graph's engines need, each once, parts first, in table order."""
+    used = {engine_for(layer).module for layer in graph.layers}
+    ordered = [engine for engine in dict.fromkeys(ENGINES.values()) if engine.module in used]
+    parts = [part for engine in ordered for part in engine.rtl_parts]
+    return tuple(dict.fromkeys([*parts, *(engine.module for engine in ordered)]))
+
+
+def matrix_layers(graph: Graph) -> tuple[Dense, ...]:
+    """The layers with a block-sparse weight matrix (Dense and Conv2d), in graph order."""
+    return tuple(layer for layer in graph.layers if isinstance(layer, Dense))

@@ -1,0 +1,140 @@
+"""The matrix engine's RTL view-model (rtl_sim/matrix_engine.sv.j2) and its memory files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.engines.rtl_common import (
+    ACTIVATION_CODES,
+    SHIFT_BITS,
+    EngineView,
+    bit,
+    cast_parameters,
+    check_alpha,
+    check_shift,
+    hex_word,
+)
+from codesign.engines.stream import index_bits
+from codesign.errors import FormatError
+from codesign.ir.fixed import Overflow
+from codesign.ir.graph import Conv2d, Dense, activation_frac_bits
+
+MODULE = "matrix_engine"
+PARTS = ("input_frames", "output_cast")
+
+
+def accumulator_width(layer: Dense) -> int:
+    """Bits that hold every bias + sum of products exactly (the reference works in int64)."""
+    formats = layer.require_formats()
+    largest_input = max(-formats.input.min_raw, formats.input.max_raw)
+    largest_weight = max(-formats.weight.min_raw, formats.weight.max_raw)
+    largest_bias = max(-formats.bias.min_raw, formats.bias.max_raw)
+    bound = layer.fan_in * largest_input * largest_weight + largest_bias
+    return bound.bit_length() + 1
+
+
+def output_shift(layer: Dense) -> int:
+    """Fraction bits of the activated accumulator - output.frac: right (> 0) or left (< 0)
+    shift of the output cast (LeakyReLU adds ALPHA_FRAC fraction bits)."""
+    formats = layer.require_formats()
+    return formats.accum.frac + activation_frac_bits(layer.activation) - formats.output.frac
+
+
+def check_layer(layer: Dense) -> None:
+    """Raise FormatError when the engines cannot implement the layer's formats exactly."""
+    formats = layer.check_exact_formats()
+    layer.require_csr()
+    layer.require_tiling()
+    narrow = formats.accum.width < accumulator_width(layer)
+    if narrow and (formats.accum.overflow is not Overflow.WRAP or not formats.accum.signed):
+        raise FormatError(
+            f"layer {layer.name}: a narrowed accumulator must be signed and wrap (AC_WRAP)"
+        )
+    check_shift(layer, output_shift(layer))
+    check_alpha(layer.name, layer.activation, layer.alpha)
+
+
+def engine_view(layer: Dense) -> EngineView:
+    check_layer(layer)
+    formats = layer.require_formats()
+    tiling = layer.require_tiling()
+    block = layer.require_csr().block
+    if isinstance(layer, Conv2d):
+        g = layer.conv
+        geometry = (g.in_channels, g.in_height, g.in_width, *g.kernel, *g.stride, *g.padding)
+        out_map = (g.out_height, g.out_width)
+    else:
+        geometry = (layer.in_features, 1, 1, 1, 1, 1, 1, 0, 0)
+        out_map = (1, 1)
+    keys = ("IN_CHANNELS", "IN_HEIGHT", "IN_COLS", "KERNEL_H", "KERNEL_W", "STRIDE_H",
+            "STRIDE_W", "PAD_H", "PAD_W")  # fmt: skip
+    parameters = (
+        ("ROWS", str(layer.shape[0])),
+        ("COLUMNS", str(layer.shape[1])),
+        *((key, str(value)) for key, value in zip(keys, geometry, strict=True)),
+        ("OUT_HEIGHT", str(out_map[0])),
+        ("OUT_COLS", str(out_map[1])),
+        ("VALUES_PER_BEAT", str(tiling.values_per_beat)),
+        ("BLOCK_ROWS", str(block[0])),
+        ("BLOCK_COLS", str(block[1])),
+        ("TILES", str(tiling.tiles)),
+        ("REUSE", str(tiling.reuse_factor)),
+        ("IN_WIDTH", str(formats.input.width)),
+        ("IN_SIGNED", bit(formats.input.signed)),
+        ("WEIGHT_WIDTH", str(formats.weight.width)),
+        ("WEIGHT_SIGNED", bit(formats.weight.signed)),
+        ("BIAS_WIDTH", str(formats.bias.width)),
+        ("ACC_WIDTH", str(accumulator_width(layer))),
+        ("ACC_WRAP", str(min(formats.accum.width, accumulator_width(layer)))),
+        ("ACTIVATION", str(ACTIVATION_CODES[layer.activation])),
+        *cast_parameters(formats.output),
+    )
+    where = f" at {layer.positions} positions" if isinstance(layer, Conv2d) else ""
+    summary = (
+        f"{layer.name} ({layer.kind}): {layer.shape[1]} -> {layer.shape[0]}{where}, "
+        f"block {block[0]}x{block[1]}, {tiling.tiles} tiles x RF "
+        f"{tiling.reuse_factor}, {layer.activation.value}"
+    )
+    return EngineView(layer.name, MODULE, summary, True, parameters, ("in",))
+
+
+def _schedule_words(layer: Dense) -> tuple[list[str], list[str]]:
+    """Weight and slot words, index t*RF + c: tile t's block in compute cycle c."""
+    csr = layer.require_csr()
+    block_rows, block_cols = csr.block
+    grid_rows, grid_cols = csr.grid
+    row_bits, col_bits = index_bits(grid_rows), index_bits(grid_cols)
+    weight_bits = layer.require_formats().weight.width
+    block_row_of = csr.block_row_of()
+    weight_words, slot_words = [], []
+    for slot in layer.require_tiling().slots.reshape(-1):
+        if slot < 0:
+            weight_words.append(hex_word(0, block_rows * block_cols * weight_bits))
+            slot_words.append(hex_word(0, 1 + row_bits + col_bits))
+            continue
+        packed = 0
+        for position, raw in enumerate(np.asarray(csr.blocks[slot]).reshape(-1)):
+            packed |= (int(raw) & ((1 << weight_bits) - 1)) << (position * weight_bits)
+        weight_words.append(hex_word(packed, block_rows * block_cols * weight_bits))
+        word = (1 << (row_bits + col_bits)) | (int(block_row_of[slot]) << col_bits)
+        slot_words.append(hex_word(word | int(csr.col_idx[slot]), 1 + row_bits + col_bits))
+    return weight_words, slot_words
+
+
+def memory_words(layer: Dense) -> dict[str, list[str]]:
+    """weights, word t*RF + c the block tile t computes in cycle c, element (i, j) at bits
+    (i*Bc + j)*W; slots, the same words as {valid, block-row, block-column}; bias, one word
+    per row of the padded block grid; shift, the output cast's shift, two's complement."""
+    check_layer(layer)
+    formats = layer.require_formats()
+    csr = layer.require_csr()
+    assert layer.bias_raw is not None
+    weights, slots = _schedule_words(layer)
+    bias = np.zeros(csr.grid[0] * csr.block[0], dtype=np.int64)
+    bias[: layer.shape[0]] = layer.bias_raw
+    return {
+        "weights": weights,
+        "slots": slots,
+        "bias": [hex_word(int(value), formats.bias.width) for value in bias],
+        "shift": [hex_word(output_shift(layer), SHIFT_BITS)],
+    }

@@ -1,0 +1,169 @@
+"""What the engines share: stream beats, and the frames and ROMs they place in memory.
+
+Every engine moves `values_per_beat` values a beat on a valid/ready stream and keeps what it
+must hold in memories placed by the rules below, costed in the board's resources with the
+logic primitives that follow them (design.md §4).
+
+Placement and packing rules (Intel Arria 10 Core Fabric and General Purpose I/Os Handbook,
+ID 683461, "Embedded Memory Blocks"; Cyclone 10 GX and Stratix 10 have the same M20K and MLAB):
+  * a ROM of depth 1 (RF = 1) is a constant: wired into the datapath, no memory;
+  * depth <= 32 goes to MLABs, 32 words x 20 bits (640 bits) each; an MLAB is a LAB of 10 ALMs
+    used as memory, so it counts 10 ALMs (0.5 ALM per stored bit, the same as a ROM built from
+    ALM LUTs, where one ALM holds two 5-input functions of the same address);
+  * deeper ROMs go to M20K blocks (20,480 bits) in the mode that needs the fewest blocks:
+    512x40, 1Kx20, 2Kx10, 4Kx5, 8Kx2 or 16Kx1 (the x32, x16, x8, x4 modes never need fewer).
+  Quartus' own choice between MLAB, M20K and logic is a heuristic; this rule is an assumption.
+
+Logic rules (same handbook, "Adaptive Logic Module"):
+  * an ALM has two full adders on the carry chain: an n-bit adder or comparator is ceil(n/2) ALMs;
+  * a 6-input LUT is a 4:1 multiplexer: an N:1 multiplexer is ceil((N-1)/3) ALMs per bit;
+  * an ALM has 4 registers: logic ALMs = max(LUT/adder ALMs, ceil(registers / 4)), plus MLABs.
+These are first-order estimates for comparing designs, not a fitter result; vendor figures, when
+a user has run the Intel flow, are read by codesign.vendor and shown beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codesign.ir.graph import ceil_div
+
+DEFAULT_VALUES_PER_BEAT = 4
+MLAB_DEPTH = 32
+MLAB_WIDTH = 20
+ALMS_PER_MLAB = 10
+M20K_MODES = ((512, 40), (1024, 20), (2048, 10), (4096, 5), (8192, 2), (16384, 1))
+REGISTERS_PER_ALM = 4
+MUX_INPUTS_PER_ALM = 3  # each 6-LUT level turns 4 inputs into 1: (N-1)/3 LUTs per bit
+ADDER_BITS_PER_ALM = 2
+PHASE_BITS = 2
+
+
+def beats(values: int, values_per_beat: int) -> int:
+    """Stream beats that carry `values` values."""
+    return ceil_div(values, values_per_beat)
+
+
+def index_bits(count: int) -> int:
+    """Bits of an index over `count` values, at least 1 (as $clog2 with the RTL's floor of 1)."""
+    return max(1, int(count - 1).bit_length())
+
+
+def mux_alms(inputs: int) -> int:
+    """ALMs per bit of an `inputs`:1 multiplexer."""
+    return ceil_div(max(0, inputs - 1), MUX_INPUTS_PER_ALM)
+
+
+def adder_alms(bits: int) -> int:
+    return ceil_div(bits, ADDER_BITS_PER_ALM)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One ROM or RAM of an engine and where it is placed."""
+
+    name: str
+    depth: int
+    width: int
+    placement: str  # "constant", "mlab" or "m20k"
+    m20k_blocks: int
+    mlabs: int
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "depth": self.depth,
+            "width": self.width,
+            "bits": self.bits,
+            "placement": self.placement,
+            "m20k_blocks": self.m20k_blocks,
+            "mlabs": self.mlabs,
+        }
+
+
+def place_rom(name: str, depth: int, width: int) -> Memory:
+    """Place a ROM of `depth` words of `width` bits by the rules in the module docstring."""
+    if depth <= 1 or width == 0:
+        return Memory(name, depth, width, "constant", 0, 0)
+    if depth <= MLAB_DEPTH:
+        mlabs = ceil_div(depth, MLAB_DEPTH) * ceil_div(width, MLAB_WIDTH)
+        return Memory(name, depth, width, "mlab", 0, mlabs)
+    blocks = min(ceil_div(depth, d) * ceil_div(width, w) for d, w in M20K_MODES)
+    return Memory(name, depth, width, "m20k", blocks, 0)
+
+
+def place_ram(name: str, words: int, width: int, read_ports: int, banked: bool = False) -> Memory:
+    """A RAM of `words` x `width` read through `read_ports` ports per cycle.
+
+    Arbitrary addresses (a conv's tile inputs) need one copy per read port; a regular pattern
+    (consecutive values of a beat, the windows of a pooling beat) is served by `read_ports`
+    banks of words / read_ports each. Small RAMs (at most MLAB_DEPTH words) stay in MLABs;
+    the copies' or banks' blocks add up.
+    """
+    parts = max(1, read_ports)
+    part_words = ceil_div(words, parts) if banked else words
+    single = place_rom(name, max(part_words, 2), width)
+    return Memory(
+        name,
+        part_words * parts,
+        width,
+        single.placement,
+        single.m20k_blocks * parts,
+        single.mlabs * parts,
+    )
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    multipliers: int
+    dsp_blocks: int
+    m20k_blocks: int
+    m20k_bits: int
+    mlabs: int
+    alms: int
+    registers: int
+    alm_breakdown: dict[str, int] = field(default_factory=dict)
+    memories: tuple[Memory, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "multipliers": self.multipliers,
+            "dsp_blocks": self.dsp_blocks,
+            "m20k_blocks": self.m20k_blocks,
+            "m20k_bits": self.m20k_bits,
+            "mlabs": self.mlabs,
+            "alms": self.alms,
+            "registers": self.registers,
+            "alm_breakdown": dict(self.alm_breakdown),
+            "memories": [memory.to_json() for memory in self.memories],
+        }
+
+
+def estimate(
+    memories: tuple[Memory, ...],
+    breakdown: dict[str, int],
+    registers: int,
+    multipliers: int = 0,
+    dsp_blocks: int = 0,
+) -> ResourceEstimate:
+    """An engine's estimate from its memories, its logic ALMs by term and its registers."""
+    mlabs = sum(m.mlabs for m in memories)
+    breakdown["rom_mlab"] = mlabs * ALMS_PER_MLAB
+    logic = sum(v for k, v in breakdown.items() if k != "rom_mlab")
+    alms = max(logic, ceil_div(registers, REGISTERS_PER_ALM)) + breakdown["rom_mlab"]
+    return ResourceEstimate(
+        multipliers=multipliers,
+        dsp_blocks=dsp_blocks,
+        m20k_blocks=sum(m.m20k_blocks for m in memories),
+        m20k_bits=sum(m.bits for m in memories if m.placement == "m20k"),
+        mlabs=mlabs,
+        alms=alms,
+        registers=registers,
+        alm_breakdown=breakdown,
+        memories=memories,
+    )

@@ -1,0 +1,90 @@
+"""A quantised, tiled Graph in a project (design.json + design.npz), and its stable text form.
+
+`csim`, `simulate` and `report` work from a project folder alone; this is how they get the
+graph that `generate` emitted. Each layer's fields are its engine's (codesign.engines);
+`graph_text` is the stable text form used in golden tests and in the pipeline's checkpoints.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codesign.engines import engine_for, engine_of_kind
+from codesign.errors import CodesignError, OutputDirError
+from codesign.ir.graph import Graph, Layer
+
+SCHEMA = "codesign.design/2"
+
+
+def _layer_entry(layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": layer.name,
+        "source_name": layer.source_name,
+        "kind": layer.kind,
+        "inputs": list(layer.inputs),
+    }
+    entry.update(engine_for(layer).to_entry(layer, prefix, arrays))
+    return entry
+
+
+def graph_to_files(graph: Graph) -> dict[str, bytes]:
+    """design.json (structure, formats) and design.npz (arrays) for a tiled graph."""
+    arrays: dict[str, np.ndarray] = {}
+    layers = [_layer_entry(layer, f"l{i}_", arrays) for i, layer in enumerate(graph.layers)]
+    design = {
+        "schema": SCHEMA,
+        "name": graph.name,
+        "input_shape": list(graph.input_shape),
+        "layers": layers,
+    }
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    return {
+        "design.json": (json.dumps(design, indent=2) + "\n").encode(),
+        "design.npz": buffer.getvalue(),
+    }
+
+
+def _load_layer(entry: dict[str, Any], prefix: str, arrays: Any, path: Path) -> Layer:
+    try:
+        engine = engine_of_kind(str(entry["kind"]))
+    except CodesignError as error:
+        raise OutputDirError(f"{path}: layer {entry.get('name')!r}: {error}") from None
+    return engine.from_entry(entry, prefix, arrays)
+
+
+def load_graph(project: Path) -> Graph:
+    design_path = project / "design.json"
+    if not design_path.is_file():
+        raise OutputDirError(f"{project}: not a codesign project (no design.json); run generate")
+    design = json.loads(design_path.read_text())
+    if design.get("schema") != SCHEMA:
+        raise OutputDirError(
+            f"{design_path}: schema {design.get('schema')!r}, this codesign reads {SCHEMA!r}; "
+            "generate the project again"
+        )
+    arrays = np.load(project / "design.npz")
+    layers = [
+        _load_layer(entry, f"l{i}_", arrays, design_path)
+        for i, entry in enumerate(design["layers"])
+    ]
+    return Graph(
+        name=design["name"], input_shape=tuple(design["input_shape"]), layers=tuple(layers)
+    )
+
+
+def graph_text(graph: Graph) -> str:
+    """A stable, human-readable summary of the graph (one line per layer)."""
+    lines = [f"graph {graph.name} input={list(graph.input_shape)}"]
+    for layer in graph.layers:
+        shape, details = engine_for(layer).describe(layer)
+        parts = [f"{layer.kind} {layer.name} ({layer.source_name}){shape}"]
+        if not graph.is_chain:
+            parts.append("<- " + ",".join(graph.inputs_of(layer)))
+        lines.append("  " + " ".join(parts + details))
+    return "\n".join(lines) + "\n"
