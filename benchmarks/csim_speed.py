@@ -90,6 +90,7 @@ def ours(graph: Graph, x: np.ndarray, folder: Path, opt: str) -> tuple[float, fl
     write_plan(plan, folder)
     os.environ["CXXFLAGS"] = opt
     make = [tools.make(), "-C", str(folder / "hls"), "-B", f"CXX={tools.gxx()}"]
+    make.append(f"AC_TYPES={tools.ac_types_include()}")
     start = time.perf_counter()
     subprocess.run([*make, "-j1", "csim-build"], check=True, capture_output=True)
     serial = time.perf_counter() - start

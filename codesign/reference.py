@@ -187,13 +187,19 @@ def predict(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return graph.output_format.to_float(traces[-1].output)
 
 
+def computing_layers(graph: Graph) -> set[str]:
+    """The layers whose pre-activation values count as computed (matrix layers and adds);
+    pooling only selects or averages its input's values."""
+    return {layer.name for layer in graph.layers if not isinstance(layer, Pool2d)}
+
+
 def nontrivial(traces: list[LayerTrace], graph: Graph) -> dict[str, float]:
     """The §7 triviality measures over a run: nonzero pre-activations and saturated outputs.
 
     Pre-activation values are those of the layers that compute (matrix layers and adds);
     pooling only selects or averages and is left out of the nonzero fraction.
     """
-    computing = {layer.name for layer in graph.layers if not isinstance(layer, Pool2d)}
+    computing = computing_layers(graph)
     counted = [t for t in traces if t.name in computing]
     values = sum(t.accum.size for t in counted)
     nonzero = sum(int(np.count_nonzero(t.accum)) for t in counted)

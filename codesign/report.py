@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.errors import CodesignError
+from codesign.records.base import read_json
 from codesign.records.csim import FILE as CSIM_FILE
 from codesign.records.csim import CsimRecord
 from codesign.records.report import FILE as REPORT_FILE
@@ -57,30 +58,28 @@ class Project:
         return f"{self.path.parent.name}/{self.path.name}"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _checked(path: Path, record: Any) -> dict[str, Any] | None:
+    """The JSON object of a record file, checked by its record type (schema and keys), as
+    written (older files keep their keys); None when the file is absent."""
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CodesignError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise CodesignError(f"{path}: expected a JSON object")
+    data = read_json(path)
+    if record is not None:
+        record.from_json(data, str(path))
     return data
 
 
 def load_project(path: Path) -> Project:
-    """A project's records; report.json is read with a check of its schema and keys."""
-    if not (path / REPORT_FILE).is_file():
+    """A project's records, each read with a check of its schema and keys."""
+    report = _checked(path / REPORT_FILE, Report)
+    if report is None:
         raise CodesignError(f"{path}: no report.json; is it the --out of `codesign generate`?")
-    csim = CsimRecord.read(path) if (path / CSIM_FILE).is_file() else None
-    rtlsim = RtlsimRecord.read(path) if (path / RTLSIM_FILE).is_file() else None
     return Project(
         path,
-        Report.read(path).to_json(),
-        csim.to_json() if csim is not None else None,
-        rtlsim.to_json() if rtlsim is not None else None,
-        _read_json(path / HLS4ML_RECORD),
+        report,
+        _checked(path / CSIM_FILE, CsimRecord),
+        _checked(path / RTLSIM_FILE, RtlsimRecord),
+        _checked(path / HLS4ML_RECORD, None),
         project_vendor_reports(path),
     )
 

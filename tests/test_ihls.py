@@ -8,6 +8,7 @@ This is a syntax and type check, not synthesis (no Intel tool exists here).
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def project(tmp_path: Path, toolchain: None) -> Path:
 
 
 def check_ihls(project: Path) -> subprocess.CompletedProcess[str]:
+    # the Python that runs the tests has hls4ml: the Makefile finds ac_types through it
     command = [tools.make(), "-C", str(project / "hls"), f"CXX={tools.gxx()}", "check-ihls"]
+    command.append(f"PYTHON={sys.executable}")
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 

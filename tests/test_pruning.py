@@ -439,6 +439,40 @@ def test_conv_cost_counts_output_positions() -> None:
     assert sparse.est_cycles <= dense.est_cycles and sparse.est_dsp < dense.est_dsp
 
 
+class Unlowerable(nn.Module):
+    """Layers lowering refuses: a dilated, a "same"-padded and a grouped conv, and a Linear
+    applied to every row of a feature map (8 x 16 input)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dilated = nn.Conv2d(1, 4, 3, dilation=2)  # 16x16 -> 12x12
+        self.same = nn.Conv2d(4, 4, 3, padding="same")  # 12x12
+        self.grouped = nn.Conv2d(4, 4, 3, groups=2)  # 10x10
+        self.rows = nn.Linear(10, 6)  # every one of the 4 x 10 rows
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows(self.grouped(self.same(self.dilated(x))))
+
+
+def test_models_that_do_not_lower_are_costed_at_their_measured_positions() -> None:
+    cost = cost_model(Unlowerable(), "arria10-gx1150", (1, 16, 16))
+    assert not cost.lowerable
+    assert [(g.name, g.positions) for g in cost.layers] == [
+        ("dilated", 144),
+        ("same", 144),
+        ("grouped", 100),
+        ("rows", 40),
+    ]
+    design = cost.estimate({})
+    assert design.source == "prunable layers"
+    for geo, layer in zip(cost.layers, design.layers, strict=True):
+        assert layer.macs == layer.nnz_blocks * 4 * geo.positions  # 1x4 blocks
+        assert layer.est_cycles >= geo.positions * layer.reuse_factor
+    # pruning halves the kept blocks and so the products
+    half = cost.estimate({g.name: 0.5 for g in cost.layers})
+    assert sum(layer.macs for layer in half.layers) < sum(layer.macs for layer in design.layers)
+
+
 def flat_sensitivity(names: list[str], levels: int = 22) -> dict[str, list[float]]:
     # fc1 cheap to prune, fc3 expensive
     weights = {"fc1": 0.1, "fc2": 1.0, "fc3": 10.0}

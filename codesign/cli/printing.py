@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from codesign.engines import kind_label
 from codesign.records.prune import PruneRecord
 from codesign.records.report import LayerReport, Report
-
-_KINDS = {"dense": "linear", "conv2d": "conv", "pool2d": "pool", "add": "add"}
 
 
 def prune_summary(record: PruneRecord) -> str:
@@ -88,7 +87,7 @@ def _layer_line(layer: LayerReport) -> str:
     sparsity_text = f"{sparsity:8.3f}" if sparsity is not None else f"{'-':>8}"
     reuse = layer.reuse_factor if layer.multipliers else "-"
     return (
-        f"{layer.name:12} {_KINDS.get(layer.kind, layer.kind):6} "
+        f"{layer.name:12} {kind_label(layer.kind):6} "
         f"{'x'.join(map(str, layer.get('shape', ()))):>9} {block:>5} {sparsity_text} "
         f"{reuse:>4} {layer.multipliers:6} {layer.est_dsp:5} "
         f"{layer.est_cycles:7} {layer.est_ii:5}"

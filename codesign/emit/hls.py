@@ -2,14 +2,15 @@
 component (streaming interfaces), a C simulation testbench, a Makefile, a README and
 `ihls_shim/`, the Intel HLS header shim the C simulation and `make check-ihls` use.
 
-Every file comes from a template in `hls_templates/`; this module and `hls_layers` only prepare
-the values the templates print (view-models). Weights and biases are stored as tables of their
-raw integers (value = raw * 2**-frac), the narrowest <cstdint> type that holds the format, and
-each becomes an ac_fixed by setting its bits (`codesign_from_raw`), so the C simulation is
-bit-exact to `codesign.reference`. Integer tables are plain data: g++ compiles them at once,
-where a table of ac_fixed literals needs a constructor call per element at start-up, which makes
-builds several times slower. The layers are compiled once, in the component's source; the
-testbench calls them through the declarations in the component's header.
+Every file comes from a template in `hls_templates/`; this module and the engines' HLS views
+(codesign.engines) only prepare the values the templates print (view-models). Weights and
+biases are stored as tables of their raw integers (value = raw * 2**-frac), the narrowest
+<cstdint> type that holds the format, and each becomes an ac_fixed by setting its bits
+(`codesign_from_raw`), so the C simulation is bit-exact to `codesign.reference`. Integer
+tables are plain data: g++ compiles them at once, where a table of ac_fixed literals needs a
+constructor call per element at start-up, which makes builds several times slower. The layers
+are compiled once, in the component's source; the testbench calls them through the
+declarations in the component's header.
 
 The graph is a DAG in topological order: the component holds one buffer per layer output and
 calls each layer with its producers' buffers (an Add reads two), the network input being the

@@ -7,7 +7,8 @@ valid/ready streams, forked where a value has several readers), `rtl/harness.sv`
 simulation-only top the cocotb bench drives) and `rtl/mem/<layer>_<kind>.mem` ($readmemh
 files). The sources depend only on the shapes, block, tiling size and formats; everything
 that varies with the weight pattern is in the memory files, so one Verilator build serves
-every pattern of the same shape (design.md §4). The view-models are in `rtl_views`.
+every pattern of the same shape (design.md §4). Each engine's view-model and memory words
+are its engine's (codesign.engines); the network's streams and wiring are in `rtl_views`.
 """
 
 from __future__ import annotations

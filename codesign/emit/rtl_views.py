@@ -49,11 +49,6 @@ class PortView:
     valid: str
 
 
-def module_of(layer: Layer) -> str:
-    """The engine module that implements a layer."""
-    return engine_for(layer).module
-
-
 def engine_view(layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
     """The engine of a layer; `frames`: its input frames per operand (in a network,
     cost.input_frames; alone, two each)."""

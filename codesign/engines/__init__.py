@@ -29,7 +29,7 @@ __all__ = [
     "LayerCycles",
     "engine_for",
     "engine_of_kind",
-    "folded_layers",
+    "kind_label",
     "matrix_layers",
     "modules",
 ]
@@ -53,11 +53,6 @@ def engine_of_kind(kind: str) -> Engine:
         raise CodesignError(f"unknown layer kind {kind!r}; known: {sorted(_BY_KIND)}") from None
 
 
-def folded_layers(graph: Graph) -> tuple[Layer, ...]:
-    """The layers with tiles and a reuse factor (a weight matrix), in graph order."""
-    return tuple(layer for layer in graph.layers if engine_for(layer).folded)
-
-
 def modules(graph: Graph) -> tuple[str, ...]:
     """The RTL modules the graph's engines need, each once, parts first, in table order."""
     used = {engine_for(layer).module for layer in graph.layers}
@@ -69,3 +64,9 @@ def modules(graph: Graph) -> tuple[str, ...]:
 def matrix_layers(graph: Graph) -> tuple[Dense, ...]:
     """The layers with a block-sparse weight matrix (Dense and Conv2d), in graph order."""
     return tuple(layer for layer in graph.layers if isinstance(layer, Dense))
+
+
+def kind_label(kind: str) -> str:
+    """The short name of a layer kind in tables ("linear", "conv", "pool", "add")."""
+    engine = _BY_KIND.get(kind)
+    return engine.labels.get(kind, kind) if engine is not None else kind

@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from codesign.boards import Board
-from codesign.engines.base import TWO_FRAMES, Arrays, Engine, LayerCycles, stage_cycles
+from codesign.engines.base import (
+    TWO_FRAMES,
+    Arrays,
+    Engine,
+    LayerCycles,
+    activation_fields,
+    activation_text,
+    stage_cycles,
+)
 from codesign.engines.energy import (
     SRAM_READ_PJ_PER_BIT,
     EnergyEstimate,
@@ -37,7 +45,6 @@ from codesign.engines.hls_common import (
     exact,
     identifiers,
 )
-from codesign.engines.matrix.ir import activation_fields, activation_text
 from codesign.engines.rtl_common import (
     ACTIVATION_CODES,
     EngineView,
@@ -88,6 +95,7 @@ def add_shifts(layer: Add) -> tuple[int, int, int]:
 
 class AddEngine(Engine):
     kinds: ClassVar[tuple[str, ...]] = ("add",)
+    labels: ClassVar[dict[str, str]] = {"add": "add"}
     module: ClassVar[str] = MODULE
     rtl_parts: ClassVar[tuple[str, ...]] = ("input_frames", "frame_drain", "output_cast")
 

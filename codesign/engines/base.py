@@ -3,8 +3,10 @@
 An engine is the hardware of one IR layer type (FINN's custom op): it owns the closed-form
 cycles, the DSP/memory/logic estimate and the energy of its layers, their part of the IR
 passes (formats, block compression, tiling), the view-models its HLS and RTL templates print,
-its memory files, its fields of report.json and design.json. Nothing outside `engines/`
-asks a layer what kind it is; it asks the layer's engine (`codesign.engines.engine_for`).
+its memory files, its fields of report.json and design.json. Outside `engines/` only the
+lowering (which makes layers), the reference (the independent oracle) and the hls4ml baseline
+(which takes hls4ml's Dense alone) ask a layer what kind it is; everything else asks the
+layer's engine (`codesign.engines.engine_for`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from codesign.ir.fixed import FixedPoint
-from codesign.ir.graph import Layer
+from codesign.ir.graph import Activation, Layer
 
 if TYPE_CHECKING:
     from codesign.boards import Board
@@ -84,8 +86,8 @@ class Engine(ABC):
     kinds: ClassVar[tuple[str, ...]]  # the IR `kind`s it implements (design.json's "kind")
     module: ClassVar[str]  # its SystemVerilog module
     rtl_parts: ClassVar[tuple[str, ...]]  # the modules it instantiates, in compilation order
+    labels: ClassVar[dict[str, str]]  # each kind's short name in tables
     folded: ClassVar[bool] = False  # has tiles and a reuse factor (a weight matrix)
-    computes: ClassVar[bool] = True  # makes new values (pooling only selects or averages)
 
     # --- IR passes ---------------------------------------------------------------------------
 
@@ -178,3 +180,17 @@ class Engine(ABC):
     @abstractmethod
     def describe(self, layer: Layer) -> tuple[str, list[str]]:
         """graph_text: what follows the name on the layer's line, and the further parts."""
+
+
+def activation_text(activation: Activation, alpha: float) -> str:
+    if activation is Activation.LEAKY_RELU:
+        return f"{activation.value}({alpha:g})"
+    return activation.value
+
+
+def activation_fields(activation: Activation, alpha: float) -> dict[str, object]:
+    """report.json's `activation`, and LeakyReLU's slope as `alpha`."""
+    fields: dict[str, object] = {"activation": activation.value}
+    if activation is Activation.LEAKY_RELU:
+        fields["alpha"] = alpha
+    return fields

@@ -90,7 +90,7 @@ class PoolEngine(Engine):
     kinds: ClassVar[tuple[str, ...]] = ("pool2d",)
     module: ClassVar[str] = MODULE
     rtl_parts: ClassVar[tuple[str, ...]] = ("input_frames", "frame_drain", "output_cast")
-    computes: ClassVar[bool] = False
+    labels: ClassVar[dict[str, str]] = {"pool2d": "pool"}
 
     def output_format(
         self, layer: Layer, inputs: tuple[FixedPoint, ...], calibrated: FixedPoint

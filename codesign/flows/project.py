@@ -5,7 +5,6 @@ Library code: it logs and returns; the CLI prints.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from typing import Any
 from torch import nn
 
 from codesign.errors import CodesignError
+from codesign.records.base import dumps
 from codesign.records.prune import FILE as PRUNE_FILE
-from codesign.records.prune import PruneRecord
+from codesign.records.prune import read_source
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,18 @@ def load_pruned(prune_dir: Path) -> PrunedModel:
 
     if not (prune_dir / PRUNE_FILE).is_file():
         raise CodesignError(f"{prune_dir}: no prune.json; is it the --out of `codesign prune`?")
-    record = PruneRecord.read(prune_dir)
-    model = load_model(record.model)
-    apply_resized(model, {name: dict(sizes) for name, sizes in (record.resized or {}).items()})
+    source = read_source(prune_dir)
+    model = load_model(source.model)
+    apply_resized(model, source.resized)
     load_weights(model, prune_dir / "model.pt")
-    dense = record.accuracy.get("dense")
-    return PrunedModel(model, record.model, record.dataset, record.block, dense, record.input_shape)
+    return PrunedModel(
+        model,
+        source.model,
+        source.dataset,
+        source.block,
+        source.dense_accuracy,
+        source.input_shape,
+    )
 
 
 def csim(project: Path) -> dict[str, Any]:
@@ -76,4 +82,4 @@ def rtlsim_json(project: Path, layer: str | None = None) -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_bytes(dumps(data))

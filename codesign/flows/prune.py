@@ -17,6 +17,7 @@ from codesign.boards import Board
 from codesign.data import Dataset
 from codesign.emit.plan import BuildPlan, check_output_dir, write_plan
 from codesign.errors import PruneError
+from codesign.flows.generate import CALIBRATION_SAMPLES
 from codesign.frontend.budget import ALLOCATORS, Allocation, Budget
 from codesign.frontend.hwcost import DesignEstimate
 from codesign.frontend.pipeline import PruneConfig, PruneResult
@@ -24,8 +25,6 @@ from codesign.options import resolve_block
 from codesign.records.prune import PruneLayer, PruneRecord
 
 log = logging.getLogger(__name__)
-
-CALIBRATION_SAMPLES = 512
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,11 @@ def prune(request: PruneRequest) -> PruneOutcome:
     allocation = None
     if budget is not None:
         sens = sensitivity(
-            model, request.criterion, block, request.balanced, calibration(dataset, 512)
+            model,
+            request.criterion,
+            block,
+            request.balanced,
+            calibration(dataset, CALIBRATION_SAMPLES),
         )
         allocation = allocate(cost, sens, budget, request.allocator)
         config = replace(config, layer_sparsity=allocation.sparsity)

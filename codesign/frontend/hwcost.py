@@ -5,17 +5,19 @@ block, folded by the default rule (codesign.passes.fold: the smallest uniform RF
 fits the board's DSP blocks, M20K, ALMs and registers) and costed by the engines
 (codesign.cost). For a model the hardware flow can lower (codesign.frontend.lower) this is
 exactly what `generate` builds, pooling and adds included ("hardware IR"). A model it cannot
-lower is costed as the chain of its prunable layers alone ("prunable layers"): each Linear a
-Dense, each Conv2d its (Cout, Cin·Kh·Kw) matrix at its output positions, with the widths of
-`--weight-bits`/`--act-bits` (the cost depends on widths, not on calibrated ranges); what
-lies between them (activations, pooling, unsupported layers) costs nothing there.
+lower is costed as the chain of its prunable layers alone ("prunable layers"), with the widths
+of `--weight-bits`/`--act-bits` (the cost depends on widths, not on calibrated ranges): a
+Linear applied once is a Dense and a plain Conv2d (no groups or dilation, integer padding)
+a Conv2d, as lowering would make them; any other (a Linear applied at several positions, a
+grouped, dilated or "same"-padded conv) is its matrix applied to each of its measured output
+positions' patches streamed in whole (im2col), the nearest design the matrix engine can
+build. What lies between them (activations, pooling, unsupported layers) costs nothing there.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +47,8 @@ log = logging.getLogger(__name__)
 class LayerGeometry:
     name: str
     matrix: tuple[int, int]  # (Cout, Cin·Kh·Kw) or (out, in)
-    positions: int  # output positions (1 for Linear)
-    in_values: int
-    out_values: int
-    conv: ConvGeometry | None = None  # where a Conv2d's matrix is applied
+    positions: int  # output positions (1 for a Linear applied once)
+    conv: ConvGeometry | None = None  # where the matrix is applied (None: once, a Dense)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class DesignEstimate:
 
 
 def geometry(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerGeometry]:
-    """Matrix shape, output positions and I/O sizes of every prunable layer (one forward pass)."""
+    """Matrix shape, output positions and placement of every prunable layer (one forward
+    pass)."""
     layers = prunable_layers(model)
     seen: dict[str, tuple[tuple[int, ...], int]] = {}
     handles = []
@@ -97,26 +98,37 @@ def geometry(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerGeomet
     for name, module in layers:
         rows, cols = as_matrix(module.weight.detach()).shape
         in_shape, out_values = seen[name]
-        conv = _conv_geometry(module, in_shape, cols) if isinstance(module, nn.Conv2d) else None
-        in_values = math.prod(in_shape)
-        result.append(
-            LayerGeometry(name, (rows, cols), out_values // rows, in_values, out_values, conv)
-        )
+        positions = out_values // rows
+        conv = _placement(module, in_shape, cols, positions)
+        result.append(LayerGeometry(name, (rows, cols), positions, conv))
     return result
 
 
-def _conv_geometry(module: nn.Conv2d, in_shape: tuple[int, ...], cols: int) -> ConvGeometry:
-    """A Conv2d's geometry; a grouped one as its matrix over Cin/groups channels."""
-    kernel = (int(module.kernel_size[0]), int(module.kernel_size[1]))
-    padding = module.padding if isinstance(module.padding, tuple) else (0, 0)
-    return ConvGeometry(
-        in_channels=cols // (kernel[0] * kernel[1]),
-        in_height=int(in_shape[-2]),
-        in_width=int(in_shape[-1]),
-        kernel=kernel,
-        stride=(int(module.stride[0]), int(module.stride[1])),
-        padding=(int(padding[0]), int(padding[1])),
-    )
+def _placement(
+    module: nn.Module, in_shape: tuple[int, ...], cols: int, positions: int
+) -> ConvGeometry | None:
+    """Where a layer's matrix is applied: once (None), as a plain Conv2d, or to `positions`
+    patches of `cols` values streamed in whole (see the module docstring)."""
+    if positions == 1 and isinstance(module, nn.Linear):
+        return None
+    if (
+        isinstance(module, nn.Conv2d)
+        and module.groups == 1
+        and tuple(module.dilation) == (1, 1)
+        and not isinstance(module.padding, str)
+        and len(in_shape) == 3
+    ):
+        plain = ConvGeometry(
+            in_channels=int(in_shape[0]),
+            in_height=int(in_shape[1]),
+            in_width=int(in_shape[2]),
+            kernel=(int(module.kernel_size[0]), int(module.kernel_size[1])),
+            stride=(int(module.stride[0]), int(module.stride[1])),
+            padding=(int(module.padding[0]), int(module.padding[1])),
+        )
+        if plain.patch == cols and plain.positions == positions:
+            return plain
+    return ConvGeometry(in_channels=cols, in_height=1, in_width=positions, kernel=(1, 1))
 
 
 class CostModel:
@@ -144,6 +156,10 @@ class CostModel:
         self.layers = geometry(model, input_shape)
         self.lowerable = self._lowers()
         self._cache: dict[tuple[int, ...], DesignEstimate] = {}
+        # random block scores for the masked copies: the global generator where the model
+        # lowers (as before), a seeded one of its own otherwise, so that costing a model never
+        # changes the randomness of its training
+        self._scores = None if self.lowerable else torch.Generator().manual_seed(0)
 
     def _lowers(self) -> bool:
         from codesign.frontend.lower import lower
@@ -185,7 +201,7 @@ class CostModel:
                 shape = (matrix.shape[0], matrix.shape[1])
                 # The pattern does not change the cost, only the count; random scores keep
                 # blocks that are all zero in the dense weights from skewing it.
-                scores = torch.rand(block_grid(shape, self.block)) + 1.0
+                scores = torch.rand(block_grid(shape, self.block), generator=self._scores) + 1.0
                 mask = block_mask_from_scores(
                     scores, shape, self.block, sparsities.get(name, 0.0), self.balanced
                 )

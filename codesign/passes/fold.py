@@ -21,13 +21,12 @@ from dataclasses import replace
 
 from codesign.boards import Board
 from codesign.cost import fits_board, layer_cycles
-from codesign.engines import engine_for, folded_layers
+from codesign.engines import engine_for, matrix_layers
 from codesign.engines.stream import DEFAULT_VALUES_PER_BEAT
 from codesign.errors import CodesignError
 from codesign.ir.graph import Graph, ceil_div
 from codesign.options import (
     DEFAULT_REUSE,
-    BalancedReuse,
     DefaultReuse,
     PerLayerReuse,
     Reuse,
@@ -39,12 +38,13 @@ log = logging.getLogger(__name__)
 
 def fold(
     graph: Graph,
-    board: Board,
+    board: Board | None,
     reuse: Reuse = DEFAULT_REUSE,
     values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
 ) -> Graph:
-    """The compressed graph tiled at the reuse factors `reuse` chooses on `board`."""
-    return tile(graph, reuse_factors(graph, board, reuse), values_per_beat)
+    """The compressed graph tiled at the reuse factors `reuse` chooses on `board` (a rule
+    that only applies given factors needs no board)."""
+    return tile(graph, reuse_factors(graph, board, reuse, values_per_beat), values_per_beat)
 
 
 def tile(
@@ -64,23 +64,31 @@ def tile(
     return replace(graph, layers=tuple(layers))
 
 
-def reuse_factors(graph: Graph, board: Board, reuse: Reuse) -> int | dict[str, int]:
-    """One RF for every layer, or one per matrix layer (by IR name)."""
-    if isinstance(reuse, DefaultReuse):
-        factor = default_reuse_factor(graph, board)
-        log.info("default reuse factor on %s: %d", board.key, factor)
-        return factor
+def reuse_factors(
+    graph: Graph,
+    board: Board | None,
+    reuse: Reuse,
+    values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
+) -> int | dict[str, int]:
+    """One RF for every layer, or one per matrix layer (by IR name), for streams of
+    `values_per_beat` values."""
     if isinstance(reuse, UniformReuse):
         return reuse.reuse_factor
-    if isinstance(reuse, BalancedReuse):
-        balanced = balanced_reuse_factors(graph, board)
-        log.info("balanced reuse factors on %s: %s", board.key, balanced)
-        return balanced
-    return _per_layer(graph, reuse)
+    if isinstance(reuse, PerLayerReuse):
+        return _per_layer(graph, reuse)
+    if board is None:
+        raise CodesignError(f"the reuse rule {type(reuse).__name__} needs a board to fit")
+    if isinstance(reuse, DefaultReuse):
+        factor = default_reuse_factor(graph, board, values_per_beat)
+        log.info("default reuse factor on %s: %d", board.key, factor)
+        return factor
+    balanced = balanced_reuse_factors(graph, board, values_per_beat)
+    log.info("balanced reuse factors on %s: %s", board.key, balanced)
+    return balanced
 
 
 def _per_layer(graph: Graph, reuse: PerLayerReuse) -> dict[str, int]:
-    layers = folded_layers(graph)
+    layers = matrix_layers(graph)
     names = {layer.name for layer in layers}
     by_source = {layer.source_name: layer.name for layer in layers}
     per_layer: dict[str, int] = {}
@@ -112,18 +120,20 @@ def _smallest_reuse_per_tile_count(nnz_blocks: int) -> list[int]:
     return starts or [1]
 
 
-def default_reuse_factor(graph: Graph, board: Board) -> int:
+def default_reuse_factor(
+    graph: Graph, board: Board, values_per_beat: int = DEFAULT_VALUES_PER_BEAT
+) -> int:
     """The smallest uniform RF whose design fits the board (see the module docstring).
 
     The design only changes where some layer's tile count does, so only those RFs are tried,
     in ascending order: the same answer as trying every RF. Returns the RF at which every
     layer is a single tile if even that does not fit; the caller reports the overflow.
     """
-    sizes = [engine_for(layer).max_reuse(layer) for layer in folded_layers(graph)]
+    sizes = [engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)]
     largest = max(sizes, default=1)
     candidates = sorted({r for size in sizes for r in _smallest_reuse_per_tile_count(size)})
     for reuse in candidates:
-        if fits_board(tile(graph, reuse), board):
+        if fits_board(tile(graph, reuse, values_per_beat), board):
             return reuse
     return largest
 
@@ -131,7 +141,7 @@ def default_reuse_factor(graph: Graph, board: Board) -> int:
 def reuse_for_interval(graph: Graph, interval: int) -> dict[str, int]:
     """Per matrix layer, the largest RF whose compute (positions·RF) stays within `interval`."""
     factors = {}
-    for layer in folded_layers(graph):
+    for layer in matrix_layers(graph):
         engine = engine_for(layer)
         factors[layer.name] = max(
             1, min(engine.max_reuse(layer), interval // engine.positions(layer))
@@ -139,30 +149,36 @@ def reuse_for_interval(graph: Graph, interval: int) -> dict[str, int]:
     return factors
 
 
-def balanced_reuse_factors(graph: Graph, board: Board) -> dict[str, int]:
+def balanced_reuse_factors(
+    graph: Graph, board: Board, values_per_beat: int = DEFAULT_VALUES_PER_BEAT
+) -> dict[str, int]:
     """Per-layer RFs for the smallest interval the board can hold (`--reuse balanced`).
 
     The interval is the smallest, from the streams' own bound (the most input or output beats
     of any layer) up, whose design fits the board (binary search: a longer interval never
     needs more tiles). If none fits, every layer is one tile.
     """
-    beats = map(layer_cycles, tile(graph, 1).layers)  # beats do not depend on the RF
+    beats = map(layer_cycles, tile(graph, 1, values_per_beat).layers)  # not on the RF
     stream_bound = max(max(c.in_beats, c.out_beats) for c in beats)
     candidates = sorted(
         {stream_bound}
         | {
             engine_for(layer).positions(layer) * reuse
-            for layer in folded_layers(graph)
+            for layer in matrix_layers(graph)
             for reuse in range(1, engine_for(layer).max_reuse(layer) + 1)
             if engine_for(layer).positions(layer) * reuse > stream_bound
         }
     )
+
+    def fits(interval: int) -> bool:
+        return fits_board(tile(graph, reuse_for_interval(graph, interval), values_per_beat), board)
+
     low, high = 0, len(candidates) - 1
-    if not fits_board(tile(graph, reuse_for_interval(graph, candidates[high])), board):
+    if not fits(candidates[high]):
         return reuse_for_interval(graph, candidates[high])
     while low < high:
         middle = (low + high) // 2
-        if fits_board(tile(graph, reuse_for_interval(graph, candidates[middle])), board):
+        if fits(candidates[middle]):
             high = middle
         else:
             low = middle + 1

@@ -19,7 +19,6 @@ import numpy.typing as npt
 
 from codesign.boards import Board
 from codesign.engines.stream import DEFAULT_VALUES_PER_BEAT
-from codesign.errors import CodesignError
 from codesign.ir.graph import Graph
 from codesign.options import DEFAULT_REUSE, Reuse
 from codesign.passes.compress import compress
@@ -63,8 +62,6 @@ def _compress(graph: Graph, options: BuildOptions) -> Graph:
 def _fold(graph: Graph, options: BuildOptions) -> Graph:
     if isinstance(options.reuse, int | Mapping):
         return tile(graph, options.reuse, options.values_per_beat)
-    if options.board is None:
-        raise CodesignError("folding to a board needs the board (or give the reuse factors)")
     return fold(graph, options.board, options.reuse, options.values_per_beat)
 
 

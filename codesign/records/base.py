@@ -69,3 +69,19 @@ def optional(
     if data.get(key) is None:
         return None
     return field(data, key, kind, where)
+
+
+def int_tuple(data: JSONObject, key: str, where: str) -> tuple[int, ...]:
+    """A list of integers, as a tuple."""
+    values = field(data, key, list, where)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise CodesignError(f"{where}: key {key!r} must be a list of integers, got {values!r}")
+    return tuple(values)
+
+
+def str_tuple(data: JSONObject, key: str, where: str) -> tuple[str, ...]:
+    """A list of strings, as a tuple."""
+    values = field(data, key, list, where)
+    if not all(isinstance(v, str) for v in values):
+        raise CodesignError(f"{where}: key {key!r} must be a list of strings, got {values!r}")
+    return tuple(values)

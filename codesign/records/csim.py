@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from codesign.records.base import check_schema, dumps, field, optional, read_json
+from codesign.records.base import check_schema, field, optional, read_json
 
 SCHEMA = "codesign.csim/1"
 FILE = "csim.json"
@@ -18,8 +18,8 @@ class CsimLayer:
     name: str
     outputs_match: bool
     mismatches: int
-    overflows: int  # outputs the reference saturated on these vectors
-    accum_overflows: int  # sums that wrapped
+    overflows: int | None  # outputs the reference saturated (None: an older csim.json)
+    accum_overflows: int | None  # sums that wrapped
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -31,8 +31,8 @@ class CsimLayer:
             name=field(data, "name", str, where),
             outputs_match=field(data, "outputs_match", bool, where),
             mismatches=field(data, "mismatches", int, where),
-            overflows=field(data, "overflows", int, where),
-            accum_overflows=field(data, "accum_overflows", int, where),
+            overflows=optional(data, "overflows", int, where),
+            accum_overflows=optional(data, "accum_overflows", int, where),
         )
 
 
@@ -64,9 +64,6 @@ class CsimRecord:
         if self.first_mismatch is not None:
             data["first_mismatch"] = dict(self.first_mismatch)
         return data
-
-    def to_bytes(self) -> bytes:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> CsimRecord:

@@ -17,6 +17,7 @@ import numpy as np
 from codesign.engines import engine_for, engine_of_kind
 from codesign.errors import CodesignError, OutputDirError
 from codesign.ir.graph import Graph, Layer
+from codesign.records.base import field, int_tuple, read_json
 
 SCHEMA = "codesign.design/2"
 
@@ -50,31 +51,46 @@ def graph_to_files(graph: Graph) -> dict[str, bytes]:
     }
 
 
-def _load_layer(entry: dict[str, Any], prefix: str, arrays: Any, path: Path) -> Layer:
+def _load_layer(entry: Any, prefix: str, arrays: Any, where: str) -> Layer:
+    if not isinstance(entry, dict):
+        raise OutputDirError(f"{where}: a layer entry must be an object, got {entry!r}")
+    where = f"{where}, layer {entry.get('name', '?')!r}"
     try:
-        engine = engine_of_kind(str(entry["kind"]))
+        engine = engine_of_kind(str(field(entry, "kind", str, where)))
+        return engine.from_entry(entry, prefix, arrays)
     except CodesignError as error:
-        raise OutputDirError(f"{path}: layer {entry.get('name')!r}: {error}") from None
-    return engine.from_entry(entry, prefix, arrays)
+        raise OutputDirError(f"{where}: {error}") from None
+    except KeyError as error:
+        raise OutputDirError(f"{where}: key or array {error} is missing") from None
+    except (TypeError, ValueError, IndexError) as error:
+        raise OutputDirError(f"{where}: malformed ({error})") from None
 
 
 def load_graph(project: Path) -> Graph:
+    """The graph of a project, from design.json and design.npz, each checked."""
     design_path = project / "design.json"
     if not design_path.is_file():
         raise OutputDirError(f"{project}: not a codesign project (no design.json); run generate")
-    design = json.loads(design_path.read_text())
+    where = str(design_path)
+    design = read_json(design_path)
     if design.get("schema") != SCHEMA:
         raise OutputDirError(
             f"{design_path}: schema {design.get('schema')!r}, this codesign reads {SCHEMA!r}; "
             "generate the project again"
         )
-    arrays = np.load(project / "design.npz")
-    layers = [
-        _load_layer(entry, f"l{i}_", arrays, design_path)
-        for i, entry in enumerate(design["layers"])
-    ]
+    arrays_path = project / "design.npz"
+    try:
+        arrays = dict(np.load(arrays_path))
+    except (OSError, ValueError, EOFError) as error:
+        raise OutputDirError(f"{arrays_path}: cannot read the design's arrays ({error})") from None
+    entries = field(design, "layers", list, where)
+    layers = [_load_layer(entry, f"l{i}_", arrays, where) for i, entry in enumerate(entries)]
+    if not layers:
+        raise OutputDirError(f"{where}: no layers")
     return Graph(
-        name=design["name"], input_shape=tuple(design["input_shape"]), layers=tuple(layers)
+        name=field(design, "name", str, where),
+        input_shape=int_tuple(design, "input_shape", where),
+        layers=tuple(layers),
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from codesign.errors import CodesignError
-from codesign.records.base import check_schema, dumps, field, optional, read_json
+from codesign.records.base import check_schema, dumps, field, int_tuple, optional, read_json
 
 SCHEMA = "codesign.prune/1"
 FILE = "prune.json"
@@ -55,7 +55,7 @@ class PruneLayer:
         original = optional(data, "original_shape", list, where)
         return cls(
             name=field(data, "name", str, where),
-            shape=tuple(int(v) for v in field(data, "shape", list, where)),
+            shape=int_tuple(data, "shape", where),
             sparsity=field(data, "sparsity", float, where),
             block_sparsity=field(data, "block_sparsity", float, where),
             nnz_blocks=field(data, "nnz_blocks", int, where),
@@ -183,3 +183,45 @@ class PruneRecord:
     def read(cls, folder: Path) -> PruneRecord:
         path = folder / FILE
         return cls.from_json(read_json(path), str(path))
+
+
+@dataclass(frozen=True)
+class PrunedSource:
+    """What `generate --from` needs of a prune.json (older files of the schema hold no more)."""
+
+    model: str
+    dataset: str
+    block: tuple[int, int]
+    dense_accuracy: float | None
+    input_shape: tuple[int, ...] | None
+    resized: dict[str, dict[str, int]]
+
+
+def read_source(folder: Path) -> PrunedSource:
+    """The model spec, dataset, block, dense accuracy, input shape and resized layers of the
+    prune.json in `folder`, each checked, with the schema."""
+    path = folder / FILE
+    where = str(path)
+    data = read_json(path)
+    check_schema(data, SCHEMA, where)
+    block = int_tuple(data, "block", where)
+    if len(block) != 2:
+        raise CodesignError(f"{where}: key 'block' must be two integers, got {list(block)}")
+    shape = int_tuple(data, "input_shape", where) if data.get("input_shape") else None
+    accuracy = optional(data, "accuracy", dict, where) or {}
+    dense = optional(accuracy, "dense", float, f"{where}, accuracy")
+    resized: dict[str, dict[str, int]] = {}
+    for name, sizes in (optional(data, "resized", dict, where) or {}).items():
+        if not isinstance(sizes, dict):
+            raise CodesignError(f"{where}: resized layer {name!r} must be an object")
+        resized[str(name)] = {
+            str(key): field(sizes, key, int, f"{where}, resized {name!r}") for key in sizes
+        }
+    return PrunedSource(
+        model=field(data, "model", str, where),
+        dataset=field(data, "dataset", str, where),
+        block=(block[0], block[1]),
+        dense_accuracy=dense,
+        input_shape=shape,
+        resized=resized,
+    )

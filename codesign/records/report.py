@@ -1,7 +1,9 @@
 """report.json: what `codesign generate` estimated for a design, per layer and in total.
 
 Built by codesign.flows.estimates from the tiled graph; read back by `codesign report`, the
-notebooks and other tools with a check of the schema and of every key's type.
+notebooks and other tools with a check of the schema and of every key's type. Keys that
+schema 2 gained later (a layer's inputs, output_shape, macs and overflow counts; n_vectors)
+may be absent from older files: they read as None.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from codesign.records.base import check_schema, dumps, field, optional, read_json
+from codesign.records.base import (
+    check_schema,
+    dumps,
+    field,
+    int_tuple,
+    optional,
+    read_json,
+    str_tuple,
+)
 
 SCHEMA = "codesign.report/2"
 FILE = "report.json"
@@ -26,13 +36,13 @@ class LayerReport:
     name: str
     source_name: str
     kind: str
-    inputs: tuple[str, ...]
-    output_shape: tuple[int, ...]
+    inputs: tuple[str, ...] | None
+    output_shape: tuple[int, ...] | None
     engine_fields: Mapping[str, Any]  # shape, block, formats, sparsity, ... (the engine's)
     reuse_factor: int | None
     tiles: int | None
     multipliers: int
-    macs: int
+    macs: int | None
     est_dsp: int
     est_cycles: int
     est_ii: int
@@ -40,8 +50,8 @@ class LayerReport:
     est_latency_us: float
     resources: Mapping[str, Any]
     energy: Mapping[str, Any]
-    overflows: int
-    accum_overflows: int
+    overflows: int | None
+    accum_overflows: int | None
 
     def get(self, key: str, default: Any = None) -> Any:
         """An engine field (`block`, `sparsity`, ...), or `default` when the engine has none."""
@@ -52,8 +62,8 @@ class LayerReport:
             "name": self.name,
             "source_name": self.source_name,
             "kind": self.kind,
-            "inputs": list(self.inputs),
-            "output_shape": list(self.output_shape),
+            "inputs": list(self.inputs) if self.inputs is not None else None,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             **self.engine_fields,
             "reuse_factor": self.reuse_factor,
             "tiles": self.tiles,
@@ -78,13 +88,13 @@ class LayerReport:
             name=field(data, "name", str, where),
             source_name=field(data, "source_name", str, where),
             kind=field(data, "kind", str, where),
-            inputs=tuple(str(v) for v in field(data, "inputs", list, where)),
-            output_shape=tuple(int(v) for v in field(data, "output_shape", list, where)),
+            inputs=str_tuple(data, "inputs", where) if "inputs" in data else None,
+            output_shape=int_tuple(data, "output_shape", where) if "output_shape" in data else None,
             engine_fields={k: v for k, v in data.items() if k not in own},
             reuse_factor=optional(data, "reuse_factor", int, where),
             tiles=optional(data, "tiles", int, where),
             multipliers=field(data, "multipliers", int, where),
-            macs=field(data, "macs", int, where),
+            macs=optional(data, "macs", int, where),
             est_dsp=field(data, "est_dsp", int, where),
             est_cycles=field(data, "est_cycles", int, where),
             est_ii=field(data, "est_ii", int, where),
@@ -92,8 +102,8 @@ class LayerReport:
             est_latency_us=field(data, "est_latency_us", float, where),
             resources=field(data, "resources", dict, where),
             energy=field(data, "energy", dict, where),
-            overflows=field(data, "overflows", int, where),
-            accum_overflows=field(data, "accum_overflows", int, where),
+            overflows=optional(data, "overflows", int, where),
+            accum_overflows=optional(data, "accum_overflows", int, where),
         )
 
 
@@ -147,7 +157,7 @@ class Report:
     energy_model: Mapping[str, Any]
     digest: str
     accuracy: Mapping[str, Any] | None
-    n_vectors: int
+    n_vectors: int | None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -193,7 +203,7 @@ class Report:
             energy_model=field(data, "energy_model", dict, where),
             digest=field(data, "digest", str, where),
             accuracy=optional(data, "accuracy", dict, where),
-            n_vectors=field(data, "n_vectors", int, where),
+            n_vectors=optional(data, "n_vectors", int, where),
         )
 
     @classmethod

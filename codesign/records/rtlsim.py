@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from codesign.records.base import check_schema, dumps, field, optional, read_json
+from codesign.records.base import check_schema, field, optional, read_json
 
 SCHEMA = "codesign.rtlsim/1"
 FILE = "rtlsim.json"
@@ -68,21 +68,18 @@ class RtlsimRecord:
     n_vectors: int
     build_seconds: float
     build_cached: bool
-    fast_sim_build: bool
+    fast_sim_build: bool | None  # None: an older rtlsim.json
     build_dir: str
     run_seconds: float
     simulated_cycles: int
     sim_cycles_per_second: float | None
-    phases: Mapping[str, Any]  # per harness phase: cycles, seconds, cycles_per_second
+    phases: Mapping[str, Any] | None  # per harness phase: cycles, seconds, cycles/s
 
     def to_json(self) -> dict[str, Any]:
         data = {"schema": SCHEMA, **vars(self)}
         data["layers"] = [entry.to_json() for entry in self.layers]
         data["network"] = self.network.to_json()
         return data
-
-    def to_bytes(self) -> bytes:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> RtlsimRecord:
@@ -100,12 +97,12 @@ class RtlsimRecord:
             n_vectors=field(data, "n_vectors", int, where),
             build_seconds=field(data, "build_seconds", float, where),
             build_cached=field(data, "build_cached", bool, where),
-            fast_sim_build=field(data, "fast_sim_build", bool, where),
+            fast_sim_build=optional(data, "fast_sim_build", bool, where),
             build_dir=field(data, "build_dir", str, where),
             run_seconds=field(data, "run_seconds", float, where),
             simulated_cycles=field(data, "simulated_cycles", int, where),
             sim_cycles_per_second=optional(data, "sim_cycles_per_second", float, where),
-            phases=field(data, "phases", dict, where),
+            phases=optional(data, "phases", dict, where),
         )
 
     @classmethod

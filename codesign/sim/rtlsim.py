@@ -26,7 +26,7 @@ import numpy as np
 from codesign import reference, vectors
 from codesign.cost import network_cycles
 from codesign.emit import rtl
-from codesign.engines import LayerCycles, engine_for
+from codesign.engines import LayerCycles
 from codesign.errors import CodesignError, OutputDirError, ToolError
 from codesign.ir.fixed import RawArray
 from codesign.ir.graph import GRAPH_INPUT, Graph
@@ -279,7 +279,8 @@ def simulate(
     layers = []
     for item, trace, cycles in zip(dut.layers, traces, estimate.layers, strict=True):
         layers.append(_layer_entry(item.name, measured, cycles, count, trace))
-    computing = [t for t, item in zip(traces, dut.layers, strict=True) if engine_for(item).computes]
+    names = reference.computing_layers(dut)
+    computing = [t for t in traces if t.name in names]
     network = _entry(
         "network" if layer is None else dut.layers[0].name,
         measured["entries"]["network"],

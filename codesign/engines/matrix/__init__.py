@@ -27,6 +27,7 @@ def _matrix(layer: Layer) -> Dense:
 
 class MatrixEngine(Engine):
     kinds: ClassVar[tuple[str, ...]] = ("dense", "conv2d")
+    labels: ClassVar[dict[str, str]] = {"dense": "linear", "conv2d": "conv"}
     module: ClassVar[str] = rtl.MODULE
     rtl_parts: ClassVar[tuple[str, ...]] = rtl.PARTS
     folded: ClassVar[bool] = True

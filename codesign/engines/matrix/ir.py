@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from codesign.engines.base import activation_fields, activation_text
 from codesign.errors import CodesignError
 from codesign.ir.blocks import block_mask, block_view
 from codesign.ir.fixed import MAX_WIDTH, FixedPoint, Overflow, Rounding, integer_bits_for
@@ -236,20 +237,6 @@ def from_entry(entry: dict[str, Any], prefix: str, arrays: Any) -> Dense:
         )
         return Conv2d(**common, geometry=geometry)
     return Dense(**common)
-
-
-def activation_text(activation: Activation, alpha: float) -> str:
-    if activation is Activation.LEAKY_RELU:
-        return f"{activation.value}({alpha:g})"
-    return activation.value
-
-
-def activation_fields(activation: Activation, alpha: float) -> dict[str, object]:
-    """report.json's `activation`, and LeakyReLU's slope as `alpha`."""
-    fields: dict[str, object] = {"activation": activation.value}
-    if activation is Activation.LEAKY_RELU:
-        fields["alpha"] = alpha
-    return fields
 
 
 def describe(layer: Dense) -> tuple[str, list[str]]:
