@@ -26,6 +26,8 @@ from _graphs import mixed_graph, mnist_cnn_graph, residual_graph, small_cnn_grap
 from _rtl_cases import ENGINES, Engine, engine_graph, kept_blocks
 
 from codesign.emit import rtl
+from codesign.engines import ENGINES as ENGINE_TABLE
+from codesign.engines import modules
 from codesign.errors import ToolError
 from codesign.ir import FixedPoint, Graph
 from codesign.sim import tools
@@ -72,8 +74,9 @@ def design_sources(name: str) -> tuple[Graph, dict[str, str]]:
 def elaborations(graph: Graph) -> list[tuple[str, tuple[str, ...]]]:
     """(top, files in compilation order): the network, each module alone, the harness."""
     tops = [("network", rtl.design_files(graph))]
-    for module in rtl.modules(graph):
-        parts = rtl.ENGINE_PARTS.get(module, ())
+    parts_of = {engine.module: engine.rtl_parts for engine in ENGINE_TABLE.values()}
+    for module in modules(graph):
+        parts = parts_of.get(module, ())
         tops.append((module, tuple(f"{name}.sv" for name in (*parts, module))))
     # rtlsim compiles a single layer's harness without network.sv (it drives the engine)
     harness = rtl.sources(graph, network=len(graph.layers) > 1)
