@@ -8,6 +8,7 @@ validated strictly; an error names the file and the offending key.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from collections.abc import Callable, Mapping
@@ -19,6 +20,13 @@ from codesign.errors import BoardError
 from codesign.package_data import data_dir
 
 DEFAULT_BOARD = "arria10-gx1150"
+# The share of each resource (DSP and M20K blocks, ALMs, registers) a design may use and still
+# be expected to close timing at the board clock: 80 %. Intel publishes no single figure;
+# AMD's UltraFast methodology (UG949, "utilization guidelines") gives 80 % for DSP and block
+# RAM and 70 % for LUTs, and Quartus's own "ALMs needed" already counts the packing it can
+# recover, so 80 % of each is the closest published rule for a Quartus user. The fit check
+# and the RF search hold designs to it; `--max-utilisation` (Board.with_ceiling) changes it.
+DEFAULT_MAX_UTILISATION = 0.80
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,20 @@ class Board:
     alms: int
     registers: int
     dsp_modes: tuple[DspMode, ...]
+    max_utilisation: float = DEFAULT_MAX_UTILISATION  # of each resource, see above
+
+    def with_ceiling(self, max_utilisation: float) -> Board:
+        """This board with another utilisation ceiling, a fraction in (0, 1]."""
+        if isinstance(max_utilisation, bool) or not 0.0 < max_utilisation <= 1.0:
+            raise BoardError(
+                f"the utilisation ceiling must be a fraction in (0, 1], e.g. 0.8 for 80 %; "
+                f"got {max_utilisation!r}"
+            )
+        return dataclasses.replace(self, max_utilisation=float(max_utilisation))
+
+    def usable(self, available: int) -> int:
+        """How much of a resource of which the device has `available` a design may use."""
+        return math.floor(available * self.max_utilisation + 1e-9)
 
     @property
     def clock_period_ns(self) -> float:

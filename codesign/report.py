@@ -2,7 +2,8 @@
 came from.
 
 A project folder holds report.json (`codesign generate`: estimates), and when they were run
-csim.json (g++ C simulation), rtlsim.json (Verilator), hls4ml_baseline.json (`codesign
+csim.json (g++ C simulation), rtlsim.json (Verilator), synth.json (`codesign synth`: Yosys,
+a Cyclone V proxy), hls4ml_baseline.json (`codesign
 baseline`: hls4ml's dense Quartus C simulation) and i++ `*.prj/reports/` folders (the Intel
 flow, read by codesign.vendor). Figures are copied unchanged; the only derived figure is the
 simulated latency in µs, `sim_cycles / clock_mhz`. What a project lacks is None, printed `n/a`:
@@ -27,6 +28,8 @@ from codesign.records.report import FILE as REPORT_FILE
 from codesign.records.report import Report
 from codesign.records.rtlsim import FILE as RTLSIM_FILE
 from codesign.records.rtlsim import RtlsimRecord
+from codesign.records.synth import FILE as SYNTH_FILE
+from codesign.records.synth import SynthRecord
 from codesign.vendor import project_vendor_reports
 
 COMBINED_SCHEMA = "codesign.comparison/2"
@@ -40,6 +43,7 @@ SOURCES = {
     "RTL-sim": ("R", "RTL-sim: rtlsim.json"),
     "hls4ml": ("H", "hls4ml baseline: hls4ml_baseline.json"),
     "vendor": ("V", "vendor: i++ reports of our HLS project"),
+    "yosys": ("Y", "Yosys: synth.json (Cyclone V proxy, per engine)"),
     "vendor-hls4ml": ("W", "vendor: i++ reports of the hls4ml project"),
 }
 
@@ -52,6 +56,7 @@ class Project:
     rtlsim: dict[str, Any] | None
     hls4ml: dict[str, Any] | None = None
     vendor: dict[str, dict[str, Any]] = field(default_factory=dict)
+    synth: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -81,6 +86,7 @@ def load_project(path: Path) -> Project:
         _checked(path / RTLSIM_FILE, RtlsimRecord),
         _checked(path / HLS4ML_RECORD, None),
         project_vendor_reports(path),
+        synth=_checked(path / SYNTH_FILE, SynthRecord),
     )
 
 
@@ -125,13 +131,18 @@ COLUMNS = [
     Column("multipliers", "mults", "estimate", _RES),
     Column("est_dsp", "DSP", "estimate", _RES, "DSP blocks"),
     Column("vendor_dsp", "DSP", "vendor", _RES, "DSP blocks"),
+    Column("yosys_dsp", "DSP", "yosys", _RES, "DSP blocks"),
     Column("est_m20k", "M20K", "estimate", _RES, "M20K blocks"),
     Column("vendor_ram", "RAM", "vendor", _RES, "RAM blocks"),
+    Column("yosys_ram", "RAM", "yosys", _RES, "M10K blocks and MLAB cells"),
     Column("est_mlabs", "MLAB", "estimate", _RES, "MLABs"),
     Column("est_alms", "ALM", "estimate", _RES, "ALMs"),
+    Column("yosys_alms", "ALM>=", "yosys", _RES, "ALMs (lower bound of the cells' packing)"),
     Column("vendor_aluts", "ALUT", "vendor", _RES, "ALUTs"),
+    Column("yosys_aluts", "ALUT", "yosys", _RES, "ALUT cells"),
     Column("est_registers", "regs", "estimate", _RES, "registers"),
     Column("vendor_ffs", "FF", "vendor", _RES, "registers"),
+    Column("yosys_ffs", "FF", "yosys", _RES, "flip-flops"),
     Column("hls4ml_multipliers", "mults", "hls4ml", _RES),
     Column("hls4ml_vendor_dsp", "DSP", "vendor-hls4ml", _RES, "DSP blocks"),
     Column("macs", "MACs", "estimate", _EN),
@@ -166,15 +177,19 @@ def rows(projects: list[Project]) -> list[dict[str, Any]]:
         csim_layers = _by_name(_get(project.csim, "layers"))
         rtl_layers = _by_name(_get(project.rtlsim, "layers"))
         hls4ml_layers = _by_name(_get(project.hls4ml, "layers"))
+        synth_layers = _by_name(_get(project.synth, "layers"))
         for layer in project.report["layers"]:
             name = layer["name"]
             row = _row(
                 project, layer, csim_layers.get(name), rtl_layers.get(name), hls4ml_layers.get(name)
             )
+            row.update(_yosys(synth_layers.get(name)))
             table.append(row)
         totals = dict(project.report["totals"], name="network")
         network = _row(project, totals, project.csim, _get(project.rtlsim, "network"), None)
         network.update(_network_only(project))
+        if _get(project.synth, "complete"):  # a total of some layers is no network figure
+            network.update(_yosys(_get(project.synth, "totals")))
         table.append(network)
     return table
 
@@ -226,6 +241,17 @@ def _row(
         }
     )
     return row
+
+
+def _yosys(entry: dict[str, Any] | None) -> dict[str, Any]:
+    """The [Y] columns of a synth.json layer (or of its totals)."""
+    return {
+        "yosys_dsp": _get(entry, "dsp_blocks"),
+        "yosys_ram": _get(entry, "ram_cells"),
+        "yosys_alms": _get(entry, "alms_lower_bound"),
+        "yosys_aluts": _get(entry, "alut_cells"),
+        "yosys_ffs": _get(entry, "flip_flops"),
+    }
 
 
 def _network_only(project: Project) -> dict[str, Any]:

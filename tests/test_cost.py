@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from codesign.boards import load_board
-from codesign.cost import check_fit, layer_energy, layer_resources, network_resources
+from codesign.boards import DEFAULT_MAX_UTILISATION, load_board
+from codesign.cost import (
+    check_fit,
+    fits_board,
+    layer_energy,
+    layer_resources,
+    network_resources,
+)
 from codesign.engines import matrix_layers
 from codesign.engines.energy import (
     SRAM_READ_PJ_PER_BIT,
@@ -14,6 +20,7 @@ from codesign.engines.energy import (
     static_watts,
 )
 from codesign.engines.stream import index_bits, mux_alms, place_rom
+from codesign.errors import BoardError
 from codesign.passes import tile
 from tests.conftest import make_graph
 
@@ -72,9 +79,29 @@ def test_fit_check_names_needed_and_available() -> None:
     graph, _ = make_graph([(128, 128)], keep=1.0, reuse=1)
     check = check_fit(network_resources(graph, cyclone), cyclone)
     assert not check.fits
-    assert "DSP blocks: needs 8,192, cyclone10-gx220 has 192" in check.message()
+    assert "DSP blocks: needs 8,192 (4267%), cyclone10-gx220 has 192, of which 153 are usable" in (
+        check.message()
+    )
+    assert "utilisation ceiling of 80%" in check.message()
     small, _ = make_graph([(8, 8)], keep=1.0, reuse=1)
     assert check_fit(network_resources(small, cyclone), cyclone).fits
+
+
+def test_the_utilisation_ceiling_holds_designs_below_the_device() -> None:
+    cyclone = load_board("cyclone10-gx220")
+    assert cyclone.max_utilisation == DEFAULT_MAX_UTILISATION == 0.8
+    # 160 DSP blocks: 83 % of the 192, under the device but over the 80 % ceiling
+    graph, _ = make_graph([(40, 16)], keep=1.0, reuse=2)
+    needed = network_resources(graph, cyclone).dsp_blocks
+    assert cyclone.usable(cyclone.dsp_blocks) < needed <= cyclone.dsp_blocks
+    check = check_fit(network_resources(graph, cyclone), cyclone)
+    assert not check.fits and [item.resource for item in check.overflows()] == ["DSP blocks"]
+    assert not fits_board(graph, cyclone)
+    relaxed = cyclone.with_ceiling(1.0)
+    assert check_fit(network_resources(graph, relaxed), relaxed).fits and fits_board(graph, relaxed)
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(BoardError, match="fraction in"):
+            cyclone.with_ceiling(bad)
 
 
 def test_energy_constants_reproduce_horowitz() -> None:

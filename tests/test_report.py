@@ -231,8 +231,28 @@ def test_fit_check_refuses_a_model_too_large_for_cyclone10(
     argv += ["--board", "cyclone10-gx220", "--reuse", "1", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     error = capsys.readouterr().err
-    assert "DSP blocks: needs 17,024, cyclone10-gx220 has 192" in error
+    assert "DSP blocks: needs 17,024 (8867%), cyclone10-gx220 has 192, of which 153" in error
     assert "--fit warn" in error
+    assert "raise --reuse (every layer at its largest RF fits)" in error
+    assert "--max-utilisation (now 80%)" in error
+
+
+def test_fit_advice_says_when_no_reuse_factor_helps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_file = tmp_path / "huge.py"
+    model_file.write_text(
+        "from torch import nn\n\n"
+        "def huge():\n"
+        "    return nn.Sequential(nn.Linear(64, 4096), nn.ReLU(), nn.Linear(4096, 64))\n"
+    )
+    argv = ["generate", "--model", f"{model_file}:huge", "--input-shape", "64"]
+    argv += ["--board", "cyclone10-gx220", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "no reuse factor helps: even one tile per layer needs" in error
+    assert "raise --reuse" not in error
+    assert not (tmp_path / "out").exists()
 
 
 def test_fit_warn_generates_and_records_the_overflow(

@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from codesign.cli.parser import build_parser
 from codesign.cli.printing import (
@@ -19,8 +20,12 @@ from codesign.cli.printing import (
     match,
     overflow_text,
     prune_summary,
+    synth_summary,
 )
 from codesign.errors import CodesignError
+
+if TYPE_CHECKING:
+    from codesign.boards import Board
 
 log = logging.getLogger("codesign")
 
@@ -45,6 +50,13 @@ def _block(text: str | None) -> tuple[int, int] | None:
     return None if text is None else parse_block(text)
 
 
+def _board(args: argparse.Namespace) -> Board:
+    """--board with its --max-utilisation."""
+    from codesign.boards import load_board
+
+    return load_board(args.board).with_ceiling(args.max_utilisation)
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     from codesign.boards import DEFAULT_BOARD, available_boards, load_board
 
@@ -63,14 +75,13 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from codesign.boards import load_board
     from codesign.flows.prune import PruneRequest, prune
 
     outcome = prune(
         PruneRequest(
             model_spec=args.model,
             dataset_name=args.dataset,
-            board=load_board(args.board),
+            board=_board(args),
             sparsity=args.sparsity,
             budget_cycles=args.budget_cycles,
             budget_dsp=args.budget_dsp,
@@ -99,7 +110,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from codesign.boards import load_board
     from codesign.emit.plan import check_output_dir
     from codesign.flows.generate import CHECKPOINTS, GenerateRequest, generate
     from codesign.flows.source import ModelSource, resolve_model
@@ -107,7 +117,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from codesign.precision import parse_precision
 
     check_output_dir(args.out, args.force)
-    board = load_board(args.board)  # option errors before any training
+    board = _board(args)  # option errors before any training
     reuse = parse_reuse(args.reuse)
     precision = parse_precision(args.precision)
     block = _block(args.block)
@@ -205,6 +215,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if all(e["outputs_match"] for e in entries) else 1
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from codesign.records.report import FILE as REPORT_FILE
+    from codesign.records.report import Report
+    from codesign.synth import FILE, synthesise
+
+    progress = sys.stderr.isatty()
+    record = synthesise(args.project, layer=args.layer, jobs=args.jobs, progress=progress)
+    report = Report.read(args.project) if (args.project / REPORT_FILE).is_file() else None
+    print(synth_summary(record, report))
+    print(f"wrote {args.project / FILE}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from codesign.report import format_table, load_project, rows, write_comparison
 
@@ -245,6 +268,7 @@ COMMANDS = {
     "csim": cmd_csim,
     "baseline": cmd_baseline,
     "simulate": cmd_simulate,
+    "synth": cmd_synth,
     "report": cmd_report,
     "demo": cmd_demo,
 }

@@ -45,6 +45,29 @@ def _add_quant(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--act-bits", type=bits, default=16, help="activation width (default 16)")
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.8, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], e.g. 0.8 for 80 %; got {text!r}")
+    return value
+
+
+def _add_board(parser: argparse.ArgumentParser, default: str) -> None:
+    from codesign.boards import DEFAULT_MAX_UTILISATION
+
+    parser.add_argument("--board", default=default)
+    parser.add_argument(
+        "--max-utilisation",
+        type=_fraction,
+        default=DEFAULT_MAX_UTILISATION,
+        help="share of each resource (DSP, M20K, ALMs, registers) a design may use, "
+        f"default {DEFAULT_MAX_UTILISATION} (see codesign/boards.py for the source)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from codesign.boards import DEFAULT_BOARD
 
@@ -67,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_input_shape,
         help="view the dataset's samples in this shape, e.g. 1,8,8 for digits (no batch)",
     )
-    prune.add_argument("--board", default=DEFAULT_BOARD)
+    _add_board(prune, DEFAULT_BOARD)
     target = prune.add_mutually_exclusive_group(required=True)
     target.add_argument("--sparsity", type=float, help="fraction of zero weights, in [0, 1)")
     target.add_argument(
@@ -116,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--weights", type=Path, help="state_dict file for --model")
     gen.add_argument("--dataset", help="calibration and test data: digits, mnist5k or .npz")
     gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
-    gen.add_argument("--board", default=DEFAULT_BOARD)
+    _add_board(gen, DEFAULT_BOARD)
     gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
     gen.add_argument(
         "--reuse",
@@ -159,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--layer", help="simulate only this layer")
     simulate.add_argument(
         "--vectors", type=_int_in(1, 1_000_000), help="use only the first N test vectors"
+    )
+
+    synth = sub.add_parser(
+        "synth", help="synthesise each engine with Yosys (Cyclone V proxy) into synth.json"
+    )
+    synth.add_argument("project", type=Path)
+    synth.add_argument("--layer", help="synthesise only this layer")
+    synth.add_argument(
+        "--jobs", type=_int_in(1, 64), default=1, help="Yosys processes at once (default 1)"
     )
 
     report = sub.add_parser("report", help="compare projects: latency, DSPs, correctness")

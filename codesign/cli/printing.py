@@ -7,6 +7,7 @@ from typing import Any
 from codesign.engines import kind_label
 from codesign.records.prune import PruneRecord
 from codesign.records.report import LayerReport, Report
+from codesign.records.synth import SynthRecord
 
 
 def prune_summary(record: PruneRecord) -> str:
@@ -167,4 +168,42 @@ def demo_summary(result: Any) -> str:
     lines.append(format_table(rows(projects), view="latency"))
     lines.append("")
     lines.append(f"compare: codesign report {' '.join(str(v.path) for v in result.variants)}")
+    return "\n".join(lines)
+
+
+def synth_summary(record: SynthRecord, report: Report | None) -> str:
+    """Per engine, Yosys's Cyclone V cells [Y] beside the resource model's estimate [E]."""
+    estimates = {layer.name: layer for layer in report.layers} if report is not None else {}
+    header = (
+        f"  {'layer':12} {'module':14} {'DSP[E]':>6} {'DSP[Y]':>6} {'ALM[E]':>7} "
+        f"{'ALM>=[Y]':>8} {'ALUT[Y]':>8} {'regs[E]':>8} {'FF[Y]':>7} {'RAM[Y]':>6} {'s':>7}"
+    )
+    lines = [f"{record.version.split(' (')[0]}, {record.target}:", header]
+
+    def estimate(name: str, key: str) -> str:
+        layer = estimates.get(name)
+        value = None if layer is None else layer.resources.get(key)
+        return "n/a" if value is None else f"{value:,}"
+
+    for entry in record.layers:
+        seconds = "cached" if entry.cached else f"{entry.yosys_seconds:.1f}"
+        lines.append(
+            f"  {entry.name:12} {entry.module:14} {estimate(entry.name, 'dsp_blocks'):>6} "
+            f"{entry.dsp_blocks:>6,} {estimate(entry.name, 'alms'):>7} "
+            f"{entry.alms_lower_bound:>8,} {entry.alut_cells:>8,} "
+            f"{estimate(entry.name, 'registers'):>8} {entry.flip_flops:>7,} "
+            f"{entry.ram_cells:>6,} {seconds:>7}"
+        )
+    totals = record.totals
+    lines.append(
+        f"  {'total':12} {'':14} {'':>6} {totals['dsp_blocks']:>6,} {'':>7} "
+        f"{totals['alms_lower_bound']:>8,} {totals['alut_cells']:>8,} {'':>8} "
+        f"{totals['flip_flops']:>7,} {totals['ram_cells']:>6,} {totals['yosys_seconds']:>7.1f}"
+    )
+    if not record.complete:
+        lines.append("  (not every layer synthesised yet: run without --layer for all)")
+    lines.append(
+        "  ALM>=: the fewest ALMs that can hold the cells (Yosys does not pack ALMs); DSP: "
+        "Arria-10-equivalent blocks; Cyclone V is a proxy for the Arria 10 (M10K, no fitter)"
+    )
     return "\n".join(lines)

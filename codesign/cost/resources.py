@@ -84,26 +84,36 @@ def network_cost(graph: Graph, board: Board) -> NetworkCost:
 
 
 def fits_board(graph: Graph, board: Board) -> bool:
-    """A tiled graph fits `board`: its DSP blocks, then the whole resource estimate."""
-    if network_cost(graph, board).est_dsp > board.dsp_blocks:
+    """A tiled graph fits `board` under its utilisation ceiling: its DSP blocks, then the
+    whole resource estimate."""
+    if network_cost(graph, board).est_dsp > board.usable(board.dsp_blocks):
         return False
     return check_fit(network_resources(graph, board), board).fits
 
 
 @dataclass(frozen=True)
 class FitItem:
+    """One resource: what the design needs, what the device has, and what the utilisation
+    ceiling lets a design use of it (`usable`)."""
+
     resource: str
     needed: int
     available: int
+    usable: int
 
     @property
     def fits(self) -> bool:
-        return self.needed <= self.available
+        return self.needed <= self.usable
+
+    @property
+    def utilisation(self) -> float:
+        return self.needed / self.available
 
 
 @dataclass(frozen=True)
 class FitCheck:
     board: str
+    max_utilisation: float
     items: tuple[FitItem, ...]
 
     @property
@@ -115,19 +125,26 @@ class FitCheck:
 
     def message(self) -> str:
         parts = [
-            f"{item.resource}: needs {item.needed:,}, {self.board} has {item.available:,}"
+            f"{item.resource}: needs {item.needed:,} ({item.utilisation:.0%}), {self.board} "
+            f"has {item.available:,}, of which {item.usable:,} are usable"
             for item in self.overflows()
         ]
-        return f"the design does not fit {self.board} ({'; '.join(parts)})"
+        return (
+            f"the design does not fit {self.board} at a utilisation ceiling of "
+            f"{self.max_utilisation:.0%} ({'; '.join(parts)})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "fits": self.fits,
+            "max_utilisation": self.max_utilisation,
             "items": [
                 {
                     "resource": item.resource,
                     "needed": item.needed,
                     "available": item.available,
+                    "usable": item.usable,
+                    "utilisation": round(item.utilisation, 4),
                     "fits": item.fits,
                 }
                 for item in self.items
@@ -136,13 +153,16 @@ class FitCheck:
 
 
 def check_fit(estimate: ResourceEstimate, board: Board) -> FitCheck:
-    """Needed vs available for every counted resource of the board."""
-    return FitCheck(
-        board.key,
-        (
-            FitItem("DSP blocks", estimate.dsp_blocks, board.dsp_blocks),
-            FitItem("M20K blocks", estimate.m20k_blocks, board.m20k_blocks),
-            FitItem("ALMs", estimate.alms, board.alms),
-            FitItem("registers", estimate.registers, board.registers),
-        ),
+    """Needed vs usable (the board's utilisation ceiling of what it has) for every counted
+    resource of the board."""
+    counted = (
+        ("DSP blocks", estimate.dsp_blocks, board.dsp_blocks),
+        ("M20K blocks", estimate.m20k_blocks, board.m20k_blocks),
+        ("ALMs", estimate.alms, board.alms),
+        ("registers", estimate.registers, board.registers),
     )
+    items = tuple(
+        FitItem(name, needed, available, board.usable(available))
+        for name, needed, available in counted
+    )
+    return FitCheck(board.key, board.max_utilisation, items)

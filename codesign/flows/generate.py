@@ -28,6 +28,7 @@ from codesign.flows.estimates import build_report
 from codesign.frontend.lower import lower
 from codesign.ir.graph import Graph
 from codesign.options import DEFAULT_REUSE, Reuse, resolve_block
+from codesign.passes.fold import smallest_design
 from codesign.passes.pipeline import BuildOptions, build
 from codesign.precision import Precision
 from codesign.records.design import graph_text, graph_to_files
@@ -122,7 +123,17 @@ def _check_fit(graph: Graph, request: GenerateRequest) -> None:
     check = check_fit(network_resources(graph, request.board), request.board)
     if check.fits:
         return
-    advice = "raise --reuse, prune harder or pick a larger board"
+    smallest = check_fit(network_resources(smallest_design(graph), request.board), request.board)
+    if smallest.fits:
+        advice = "raise --reuse (every layer at its largest RF fits), prune harder"
+    else:  # no reuse factor helps: say what the smallest design still needs
+        needs = ", ".join(f"{item.needed:,} {item.resource}" for item in smallest.overflows())
+        advice = (
+            f"no reuse factor helps: even one tile per layer needs {needs}; prune harder, "
+            "use fewer bits or smaller blocks"
+        )
+    advice += f", raise --max-utilisation (now {request.board.max_utilisation:.0%})"
+    advice += " or pick a larger board"
     if request.fit == "error":
         raise CodesignError(f"{check.message()}; {advice} (or pass --fit warn)")
     log.warning("%s; generating anyway (--fit warn)", check.message())

@@ -138,6 +138,13 @@ def default_reuse_factor(
     return largest
 
 
+def smallest_design(graph: Graph, values_per_beat: int = DEFAULT_VALUES_PER_BEAT) -> Graph:
+    """The graph with every matrix layer at its largest RF (one tile): the fewest DSP blocks
+    and logic any reuse factor gives."""
+    largest = {layer.name: engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)}
+    return tile(graph, largest, values_per_beat)
+
+
 def reuse_for_interval(graph: Graph, interval: int) -> dict[str, int]:
     """Per matrix layer, the largest RF whose compute (positions·RF) stays within `interval`."""
     factors = {}
