@@ -429,7 +429,7 @@ def test_conv_cost_counts_output_positions() -> None:
     conv1 = dense.layers[0]
     # 8 rows x 3 blocks; RF 1 -> compute = 1 cycle x 784 positions
     assert conv1.nnz_blocks == 24 and conv1.macs == 24 * 4 * 784
-    assert conv1.est_cycles == 196 + dense.reuse_factor * 784 + 8 * 784 // 4
+    assert conv1.est_cycles == 196 + conv1.reuse_factor * 784 + 8 * 784 // 4
     # the prunable layers alone (how models that do not lower are costed) agree on every one
     formulas = cost._from_layers(cost._masked_copy({}))
     assert [layer.est_cycles for layer in formulas.layers] == [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,8 @@ def test_fit_check_refuses_a_model_too_large_for_cyclone10(
     argv += ["--board", "cyclone10-gx220", "--reuse", "1", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     error = capsys.readouterr().err
-    assert "DSP blocks: needs 17,024 (8867%), cyclone10-gx220 has 192, of which 153" in error
+    needs = r"DSP blocks: needs [\d,]+ \(\d+%\), cyclone10-gx220 has 192, of which 153"
+    assert re.search(needs, error)
     assert "--fit warn" in error
     assert "raise --reuse (every layer at its largest RF fits)" in error
     assert "--max-utilisation (now 80%)" in error
@@ -268,7 +270,8 @@ def test_fit_warn_generates_and_records_the_overflow(
     assert "DOES NOT FIT" in capsys.readouterr().out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     dsp = report["fit"]["items"][0]
-    assert report["fit"]["fits"] is False and (dsp["needed"], dsp["available"]) == (512, 192)
+    assert report["fit"]["fits"] is False and dsp["available"] == 192
+    assert dsp["needed"] == report["totals"]["resources"]["dsp_blocks"] > dsp["usable"] == 153
 
 
 @pytest.mark.csim

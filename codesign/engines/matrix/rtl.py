@@ -54,6 +54,20 @@ def check_layer(layer: Dense) -> None:
     check_alpha(layer.name, layer.activation, layer.alpha)
 
 
+def row_blocks(layer: Dense) -> int:
+    """The blocks every block-row keeps when all keep as many (a balanced pattern), else 0.
+
+    Blocks are dealt to tiles in storage order (engines/matrix/ir.py: tile), so in a
+    balanced pattern slot t*RF + c is on block-row (t*RF + c) // row_blocks: structure the
+    engine can use instead of reading the row from the slot ROM."""
+    csr = layer.require_csr()
+    kept = np.diff(csr.row_ptr)
+    dealt = layer.require_tiling().slots.reshape(-1)[: csr.nnz_blocks]
+    in_order = bool(np.array_equal(dealt, np.arange(csr.nnz_blocks)))
+    balanced = kept.size > 0 and kept[0] > 0 and bool(np.all(kept == kept[0]))
+    return int(kept[0]) if in_order and balanced else 0
+
+
 def engine_view(layer: Dense) -> EngineView:
     check_layer(layer)
     formats = layer.require_formats()
@@ -79,6 +93,7 @@ def engine_view(layer: Dense) -> EngineView:
         ("BLOCK_COLS", str(block[1])),
         ("TILES", str(tiling.tiles)),
         ("REUSE", str(tiling.reuse_factor)),
+        ("ROW_BLOCKS", str(row_blocks(layer))),
         ("IN_WIDTH", str(formats.input.width)),
         ("IN_SIGNED", bit(formats.input.signed)),
         ("WEIGHT_WIDTH", str(formats.weight.width)),
