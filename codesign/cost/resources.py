@@ -45,6 +45,7 @@ def network_resources(graph: Graph, board: Board) -> ResourceEstimate:
         alms=sum(e.alms for e in layers),
         registers=sum(e.registers for e in layers),
         alm_breakdown=breakdown,
+        dsp_adder_alms=sum(e.dsp_adder_alms for e in layers),
     )
 
 

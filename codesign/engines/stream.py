@@ -129,6 +129,10 @@ class ResourceEstimate:
     registers: int
     alm_breakdown: dict[str, int] = field(default_factory=dict)
     memories: tuple[Memory, ...] = ()
+    # the ALMs the sums inside the DSP blocks would take as logic: not part of `alms` (on
+    # Arria 10 the DSP blocks' sum-of-two and chainout adders hold them), but a synthesiser
+    # that does not use those adders (Yosys for Cyclone V) builds them from ALMs
+    dsp_adder_alms: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,7 @@ class ResourceEstimate:
             "registers": self.registers,
             "alm_breakdown": dict(self.alm_breakdown),
             "memories": [memory.to_json() for memory in self.memories],
+            "dsp_adder_alms": self.dsp_adder_alms,
         }
 
 
@@ -150,6 +155,7 @@ def estimate(
     registers: int,
     multipliers: int = 0,
     dsp_blocks: int = 0,
+    dsp_adder_alms: int = 0,
 ) -> ResourceEstimate:
     """An engine's estimate from its memories, its logic ALMs by term and its registers."""
     mlabs = sum(m.mlabs for m in memories)
@@ -166,4 +172,5 @@ def estimate(
         registers=registers,
         alm_breakdown=breakdown,
         memories=memories,
+        dsp_adder_alms=dsp_adder_alms,
     )

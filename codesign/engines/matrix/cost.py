@@ -24,7 +24,9 @@ Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), p
                DSP mapping needs a constant of at least 4 bits, which every DSP-inferring
                synthesiser applies to powers of two at least). The Bc products of a block
                row are summed by the DSP blocks' sum-of-two and chainout adders, so that sum
-               costs no ALM.
+               costs no ALM on Arria 10 (`dsp_adder_alms` says what it would cost as logic:
+               T·Br·(Bc-1) adders of a bits, which a synthesiser that does not use those
+               adders, Yosys for Cyclone V, builds from ALMs).
   weight ROM   all tiles read word c in compute cycle c, so the weights form ONE ROM of depth RF
                and width T·Br·Bc·w (w = weight bits); the slot ROM (valid, block-row,
                block-column of each tile's block) likewise has depth RF and width
@@ -32,15 +34,17 @@ Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), p
   bias         read for every row at once in compute cycle 0: a constant folded into the
                accumulator's first add, so no memory.
   input buffer two input frames of in_features·x registers (double-buffered); a tile input reads
-               one of them at its block column: a 2:1 multiplexer per bit at RF 1 (the column
-               is a constant) and a (2·grid_cols):1 one at RF > 1, where the column is a
-               run-time index from the slot ROM; ceil((N-1)/3) ALMs per bit.
+               one of them at its block column: at RF 1 a 2:1 multiplexer per bit of each
+               input read (shared by the tiles that read it), at RF > 1 a (2·2^v):1 one per
+               tile input bit, v the column bits that vary over the tile's slots (the others
+               are constants folded away); ceil((N-1)/3) ALMs per bit (`_input_mux_alms`).
   accumulators the real rows' a-bit accumulators and output frame (registers). Which tiles add
                into a block-row: in a balanced pattern dealt in storage order the engine
                derives the row from the slot's position (matrix/rtl.py: row_blocks), so a row
                visited by s tiles gets s adders of a bits; otherwise the row is a run-time
                index and every tile has an adder and a grid_rows:1 multiplexer per row bit.
-  tiles        at RF > 1 each tile's weight and slot registers; at RF 1 they hold constants.
+  tiles        at RF > 1 each tile's weight and slot register bits that differ between the
+               words it loads (the others, and all of them at RF 1, hold constants).
   output       P lanes, each a multiplexer of out_beats accumulators, a rounding adder and a
                saturation comparison (a bits each).
   control      the phase register and the beat and cycle counters.
@@ -164,6 +168,43 @@ def _row_writers(layer: Dense) -> list[int]:
     return [len(tiles) for tiles in writers]
 
 
+def _input_mux_alms(layer: Dense) -> int:
+    """A Dense tile input reads one of the two input frames at its block column. At RF 1 the
+    column is a constant: one 2:1 multiplexer per bit of every input some tile reads (tiles
+    reading one input share it). At RF > 1 it is the tile's slot register, whose bits that
+    are equal in every word the tile visits hold constants a synthesiser folds away: a
+    (2·2^v):1 multiplexer per bit, v the column bits that vary over the tile's slots."""
+    csr = layer.require_csr()
+    bc = csr.block[1]
+    x_bits = layer.require_formats().input.width
+    slots = layer.require_tiling().slots
+    if slots.shape[1] == 1:
+        return int(np.unique(csr.col_idx).size) * bc * x_bits * mux_alms(2)
+    total = 0
+    for row in slots:
+        columns = np.where(row >= 0, csr.col_idx[np.maximum(row, 0)], 0)  # idle: word 0
+        varying = int(np.bitwise_or.reduce(columns ^ columns[0])).bit_count()
+        total += bc * x_bits * mux_alms(2 << varying)
+    return total
+
+
+def _tile_register_bits(layer: Dense) -> int:
+    """At RF > 1: each tile's weight and slot register bits that differ between the words it
+    loads (a bit equal in every word holds a constant, which synthesis removes)."""
+    from codesign.engines.matrix.rtl import schedule_words
+
+    tiles, reuse = layer.require_tiling().slots.shape
+    total = 0
+    for words in schedule_words(layer):
+        values = np.array([int(word, 16) for word in words], dtype=object).reshape(tiles, reuse)
+        for row in values:
+            varying = 0
+            for value in row[1:]:
+                varying |= value ^ row[0]
+            total += int(varying).bit_count()
+    return total
+
+
 def _conv_frames(layer: Conv2d) -> tuple[tuple[Memory, ...], int]:
     """The conv engine's frame RAMs and its im2col address ALMs."""
     tiling = layer.require_tiling()
@@ -208,13 +249,10 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
         frames, address_alms = _conv_frames(layer)
         memories += frames
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
-    # A Dense tile input reads one of the two input frames and, at RF > 1, any block column
-    # (the slot ROM's column is a run-time index); a conv's tiles read RAM copies instead.
-    choices = 2 if reuse == 1 else 2 * grid_cols
     writers = _row_writers(layer)
     crossbar = 0 if row_blocks(layer) else tiles * br * a_bits * mux_alms(grid_rows)
     breakdown = {
-        "input_mux": 0 if conv else tiles * bc * x_bits * mux_alms(choices),
+        "input_mux": 0 if conv else _input_mux_alms(layer),
         "accumulate": sum(s * br * adder_alms(a_bits) for s in writers) + crossbar,
         "output": beat * (a_bits * mux_alms(1 if conv else out_beats) + 2 * adder_alms(a_bits)),
         "control": counter_bits + PHASE_BITS,
@@ -226,7 +264,7 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     # two input frames and the output frame (a Dense; a conv keeps them in RAMs), the
     # accumulators of the real rows, and at RF > 1 each tile's weight and slot registers (at
     # RF 1 they hold constants, which synthesis folds away)
-    tile_registers = 0 if reuse == 1 else tiles * (br * bc * w_bits + slot_bits)
+    tile_registers = 0 if reuse == 1 else _tile_register_bits(layer)
     registers = (
         (0 if conv else 2 * layer.in_features * x_bits + layer.out_features * a_bits)
         + min(acc_rows, layer.shape[0]) * a_bits
@@ -235,7 +273,9 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
         + PHASE_BITS
     )
     dsp = board.dsps_for(dsp_multipliers(layer), formats.operand_bits())
-    return estimate(memories, breakdown, registers, multipliers, dsp)
+    # the Bc - 1 adders that sum each block row's products, inside the DSP blocks
+    in_dsp = tiles * br * (bc - 1) * adder_alms(a_bits)
+    return estimate(memories, breakdown, registers, multipliers, dsp, in_dsp)
 
 
 def energy(layer: Dense, board: Board) -> EnergyEstimate:

@@ -113,7 +113,7 @@ def engine_view(layer: Dense) -> EngineView:
     return EngineView(layer.name, MODULE, summary, True, parameters, ("in",))
 
 
-def _schedule_words(layer: Dense) -> tuple[list[str], list[str]]:
+def schedule_words(layer: Dense) -> tuple[list[str], list[str]]:
     """Weight and slot words, index t*RF + c: tile t's block in compute cycle c."""
     csr = layer.require_csr()
     block_rows, block_cols = csr.block
@@ -144,7 +144,7 @@ def memory_words(layer: Dense) -> dict[str, list[str]]:
     formats = layer.require_formats()
     csr = layer.require_csr()
     assert layer.bias_raw is not None
-    weights, slots = _schedule_words(layer)
+    weights, slots = schedule_words(layer)
     bias = np.zeros(csr.grid[0] * csr.block[0], dtype=np.int64)
     bias[: layer.shape[0]] = layer.bias_raw
     return {
