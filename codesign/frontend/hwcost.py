@@ -200,12 +200,18 @@ class CostModel:
                 matrix = as_matrix(module.weight)
                 shape = (matrix.shape[0], matrix.shape[1])
                 # The pattern does not change the cost, only the count; random scores keep
-                # blocks that are all zero in the dense weights from skewing it.
+                # blocks that are all zero in the dense weights from skewing it. The kept
+                # weights are random too (0.5 to 1 in size, either sign): at RF 1 the weights
+                # are constants, and equal or tiny ones would share or skip multipliers
+                # (engines/matrix/cost.py), which the trained weights need not do.
                 scores = torch.rand(block_grid(shape, self.block), generator=self._scores) + 1.0
                 mask = block_mask_from_scores(
                     scores, shape, self.block, sparsities.get(name, 0.0), self.balanced
                 )
-                module.weight.copy_(torch.where(mask.reshape(module.weight.shape), 1.0, 0.0))
+                size = torch.rand(module.weight.shape, generator=self._scores) * 0.5 + 0.5
+                sign = torch.randint(0, 2, module.weight.shape, generator=self._scores) * 2 - 1
+                values = (size * sign).to(module.weight.dtype)
+                module.weight.copy_(torch.where(mask.reshape(module.weight.shape), values, 0.0))
         return model
 
     def _from_ir(self, model: nn.Module) -> DesignEstimate:
