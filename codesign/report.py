@@ -137,6 +137,7 @@ COLUMNS = [
     Column("yosys_ram", "RAM", "yosys", _RES, "M10K blocks and MLAB cells"),
     Column("est_mlabs", "MLAB", "estimate", _RES, "MLABs"),
     Column("est_alms", "ALM", "estimate", _RES, "ALMs"),
+    Column("est_alms_logic", "ALM*", "estimate", _RES, "ALMs with the DSP blocks' sums as logic"),
     Column("yosys_alms", "ALM>=", "yosys", _RES, "ALMs (lower bound of the cells' packing)"),
     Column("vendor_aluts", "ALUT", "vendor", _RES, "ALUTs"),
     Column("yosys_aluts", "ALUT", "yosys", _RES, "ALUT cells"),
@@ -230,6 +231,7 @@ def _row(
             "est_mlabs": _get(layer, "resources", "mlabs"),
             "est_alms": _get(layer, "resources", "alms"),
             "est_registers": _get(layer, "resources", "registers"),
+            "est_alms_logic": _alms_as_logic(layer) if project.synth is not None else None,
             "hls4ml_multipliers": _get(hls4ml, "multipliers"),
             "macs": _get(layer, "energy", "macs"),
             "dense_macs": _get(layer, "energy", "dense_macs"),
@@ -241,6 +243,14 @@ def _row(
         }
     )
     return row
+
+
+def _alms_as_logic(layer: dict[str, Any]) -> int | None:
+    """The ALM estimate as Yosys builds it: with the sums the Arria 10 DSP blocks hold
+    (`dsp_adder_alms`) as logic. Shown only beside synth.json's figures."""
+    alms = _get(layer, "resources", "alms")
+    extra = _get(layer, "resources", "dsp_adder_alms")
+    return None if alms is None or extra is None else alms + extra
 
 
 def _yosys(entry: dict[str, Any] | None) -> dict[str, Any]:

@@ -29,7 +29,10 @@ from codesign.reference import LayerTrace
 
 RESOURCE_MODEL = {
     "kind": "estimate",
-    "source": "codesign.cost.resources (RTL engine; Arria 10 M20K/MLAB/ALM rules)",
+    "source": "the engines' models (codesign/engines/, summed by codesign.cost.resources; "
+    "Arria 10 M20K/MLAB/ALM rules)",
+    "calibration": "Dense engines against Yosys (Cyclone V proxy): "
+    "benchmarks/results/resource_model.md; conv, pooling and add engines not calibrated",
 }
 
 
