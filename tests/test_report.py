@@ -10,6 +10,7 @@ import csv
 import json
 import re
 import shutil
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -219,16 +220,19 @@ def test_vendor_figures_appear_beside_ours(projects: list[Path], tmp_path: Path)
     assert "DSP[V]" in format_table(table, view="resources")
 
 
+def mlp_file(folder: Path, name: str, *sizes: int) -> str:
+    """A model file with function `name`: Linear layers of `sizes` with ReLUs; its --model."""
+    layers = ", nn.ReLU(), ".join(f"nn.Linear({a}, {b})" for a, b in pairwise(sizes))
+    path = folder / f"{name}.py"
+    path.write_text(f"from torch import nn\n\ndef {name}():\n    return nn.Sequential({layers})\n")
+    return f"{path}:{name}"
+
+
 def test_fit_check_refuses_a_model_too_large_for_cyclone10(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model_file = tmp_path / "wide.py"
-    model_file.write_text(
-        "from torch import nn\n\n"
-        "def wide():\n"
-        "    return nn.Sequential(nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))\n"
-    )
-    argv = ["generate", "--model", f"{model_file}:wide", "--input-shape", "256"]
+    model = mlp_file(tmp_path, "wide", 256, 128, 10)
+    argv = ["generate", "--model", model, "--input-shape", "256"]
     argv += ["--board", "cyclone10-gx220", "--reuse", "1", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     error = capsys.readouterr().err
@@ -242,13 +246,8 @@ def test_fit_check_refuses_a_model_too_large_for_cyclone10(
 def test_fit_advice_says_when_no_reuse_factor_helps(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model_file = tmp_path / "huge.py"
-    model_file.write_text(
-        "from torch import nn\n\n"
-        "def huge():\n"
-        "    return nn.Sequential(nn.Linear(64, 4096), nn.ReLU(), nn.Linear(4096, 64))\n"
-    )
-    argv = ["generate", "--model", f"{model_file}:huge", "--input-shape", "64"]
+    model = mlp_file(tmp_path, "huge", 64, 4096, 64)
+    argv = ["generate", "--model", model, "--input-shape", "64"]
     argv += ["--board", "cyclone10-gx220", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     error = capsys.readouterr().err

@@ -188,21 +188,28 @@ def _input_mux_alms(layer: Dense) -> int:
     return total
 
 
+def _varying_bits(words: np.ndarray) -> int:
+    """Bits of non-negative integer words (tiles × RF × fields) that differ across RF."""
+    changed = np.bitwise_or.reduce(words ^ words[:, :1], axis=1)
+    return int(np.bitwise_count(changed).sum())
+
+
 def _tile_register_bits(layer: Dense) -> int:
     """At RF > 1: each tile's weight and slot register bits that differ between the words it
-    loads (a bit equal in every word holds a constant, which synthesis removes)."""
-    from codesign.engines.matrix.rtl import schedule_words
-
-    tiles, reuse = layer.require_tiling().slots.shape
-    total = 0
-    for words in schedule_words(layer):
-        values = np.array([int(word, 16) for word in words], dtype=object).reshape(tiles, reuse)
-        for row in values:
-            varying = 0
-            for value in row[1:]:
-                varying |= value ^ row[0]
-            total += int(varying).bit_count()
-    return total
+    loads (a bit equal in every word holds a constant, which synthesis removes). The words
+    are matrix/rtl.py's schedule words, field by field: weights, then {valid, row, col}."""
+    csr = layer.require_csr()
+    slots = layer.require_tiling().slots
+    kept = slots >= 0
+    index = np.maximum(slots, 0)
+    mask = (1 << layer.require_formats().weight.width) - 1
+    weights = np.where(kept[..., None, None], csr.blocks[index], 0).astype(np.int64) & mask
+    tiles, reuse = slots.shape
+    fields = (
+        np.stack([kept.astype(np.int64), csr.block_row_of()[index], csr.col_idx[index]], axis=-1)
+        * kept[..., None]
+    )
+    return _varying_bits(weights.reshape(tiles, reuse, -1)) + _varying_bits(fields)
 
 
 def _conv_frames(layer: Conv2d) -> tuple[tuple[Memory, ...], int]:
@@ -251,6 +258,7 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
     writers = _row_writers(layer)
     crossbar = 0 if row_blocks(layer) else tiles * br * a_bits * mux_alms(grid_rows)
+    dsp_products, adder_products = constant_products(layer) if reuse == 1 else (multipliers, 0)
     breakdown = {
         "input_mux": 0 if conv else _input_mux_alms(layer),
         "accumulate": sum(s * br * adder_alms(a_bits) for s in writers) + crossbar,
@@ -260,7 +268,7 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     if conv:
         breakdown["im2col"] = address_alms
     if reuse == 1:  # products by ±3·2^k: one adder of the input's width plus two bits
-        breakdown["constant_products"] = constant_products(layer)[1] * adder_alms(x_bits + 2)
+        breakdown["constant_products"] = adder_products * adder_alms(x_bits + 2)
     # two input frames and the output frame (a Dense; a conv keeps them in RAMs), the
     # accumulators of the real rows, and at RF > 1 each tile's weight and slot registers (at
     # RF 1 they hold constants, which synthesis folds away)
@@ -272,7 +280,7 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
         + counter_bits
         + PHASE_BITS
     )
-    dsp = board.dsps_for(dsp_multipliers(layer), formats.operand_bits())
+    dsp = board.dsps_for(dsp_products, formats.operand_bits())
     # the Bc - 1 adders that sum each block row's products, inside the DSP blocks
     in_dsp = tiles * br * (bc - 1) * adder_alms(a_bits)
     return estimate(memories, breakdown, registers, multipliers, dsp, in_dsp)
