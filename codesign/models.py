@@ -50,6 +50,72 @@ def mnist_cnn() -> nn.Module:
     )
 
 
+class _ResidualStack(nn.Module):
+    """ResNet-8's stack: two 3×3 convs with BatchNorm, added to the input (through a strided
+    1×1 conv where the stack halves the map and widens the channels), then ReLU."""
+
+    def __init__(self, channels_in: int, channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels, 3, stride=stride, padding=1)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.shortcut = (
+            nn.Conv2d(channels_in, channels, 1, stride=stride)
+            if stride != 1 or channels_in != channels
+            else None
+        )
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+        skip = x if self.shortcut is None else self.shortcut(x)
+        result: torch.Tensor = self.relu2(y + skip)
+        return result
+
+
+def resnet8() -> nn.Module:
+    """MLPerf Tiny image classification's ResNet-8 for 3×32×32 images (CIFAR-10 shaped):
+    a 16-filter 3×3 stem, three residual stacks of 16, 32 and 64 filters (the last two
+    stride 2 with 1×1 shortcuts), global average pooling and a 10-way Linear."""
+    return nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(3, 16, 3, padding=1),
+            bn=nn.BatchNorm2d(16),
+            relu=nn.ReLU(),
+            stack1=_ResidualStack(16, 16, 1),
+            stack2=_ResidualStack(16, 32, 2),
+            stack3=_ResidualStack(32, 64, 2),
+            pool=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(),
+            fc=nn.Linear(64, 10),
+        )
+    )
+
+
+def dscnn() -> nn.Module:
+    """MLPerf Tiny keyword spotting's DS-CNN (small) for 1×49×10 MFCC maps: a 64-filter
+    10×4 stride-2 conv, four depthwise-separable blocks (3×3 depthwise, groups = 64, then
+    1×1 pointwise, each with BatchNorm and ReLU), global average pooling, a 12-way Linear."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict(
+        conv=nn.Conv2d(1, 64, (10, 4), stride=2, padding=(5, 1)),
+        bn=nn.BatchNorm2d(64),
+        relu=nn.ReLU(),
+    )
+    for index in range(1, 5):
+        layers[f"dw{index}"] = nn.Conv2d(64, 64, 3, padding=1, groups=64)
+        layers[f"dw{index}_bn"] = nn.BatchNorm2d(64)
+        layers[f"dw{index}_relu"] = nn.ReLU()
+        layers[f"pw{index}"] = nn.Conv2d(64, 64, 1)
+        layers[f"pw{index}_bn"] = nn.BatchNorm2d(64)
+        layers[f"pw{index}_relu"] = nn.ReLU()
+    layers["pool"] = nn.AdaptiveAvgPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    layers["fc"] = nn.Linear(64, 12)
+    return nn.Sequential(layers)
+
+
 @dataclass(frozen=True)
 class BuiltinModel:
     build: Callable[[], nn.Module]

@@ -3,7 +3,10 @@
 C simulation and RTL simulation are compared bit for bit against what this module computes.
 Every layer is defined here on raw integers; the kernels implement exactly these steps:
 
-  Dense / Conv2d  accum = W·x + bias (exact; for Conv2d on every im2col patch, zero padding),
+Values are flat vectors in stream order (codesign.ir.graph): maps channel-last (H, W, C).
+
+  Dense / Conv2d  accum = W·x + bias (exact; for Conv2d on every im2col patch, zero padding;
+                  a Dense after a Flatten reads x in its columns' order, column_sources),
                   wrapped to the accumulator's width (AC_WRAP: a no-op unless --precision
                   narrows it), then the activation, then the cast to the output format;
   activation      ReLU: max(accum, 0). LeakyReLU: accum < 0 ? accum·alpha_raw :
@@ -39,7 +42,9 @@ from codesign.ir.graph import (
     PoolMode,
     activation_frac_bits,
     alpha_raw,
+    from_stream,
     pool_reciprocal_raw,
+    to_stream,
 )
 
 _Number = TypeVar("_Number", np.int64, np.float64)
@@ -83,27 +88,28 @@ def _exact(values: RawArray, extra_bits: int) -> RawArray:
 
 
 def im2col(layer: Conv2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
-    """Patches of a batch of flat (C, H, W) inputs: batch × positions × Cin·Kh·Kw."""
+    """Patches of a batch of flat (H, W, C) inputs: batch × positions × Cin·Kh·Kw."""
     g = layer.conv
-    maps = x.reshape(len(x), g.in_channels, g.in_height, g.in_width)
+    maps = x.reshape(len(x), g.in_height, g.in_width, g.in_channels)
     (ph, pw), (kh, kw), (sh, sw) = g.padding, g.kernel, g.stride
-    padded = np.pad(maps, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))
-    windows = windows[:, :, : g.out_height * sh : sh, : g.out_width * sw : sw]
-    # batch, C, Ho, Wo, Kh, Kw -> batch, Ho, Wo, C, Kh, Kw: columns in (Cin, Kh, Kw) order
-    patches = windows.transpose(0, 2, 3, 1, 4, 5)
-    return patches.reshape(len(x), g.positions, g.patch)
+    padded = np.pad(maps, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(1, 2))
+    windows = windows[:, : g.out_height * sh : sh, : g.out_width * sw : sw]
+    # batch, Ho, Wo, C, Kh, Kw: columns in PyTorch's (Cin, Kh, Kw) order
+    return windows.reshape(len(x), g.positions, g.patch)
 
 
 def apply_matrix(
     layer: Dense, x: npt.NDArray[_Number], weight: npt.NDArray[_Number], bias: npt.NDArray[_Number]
 ) -> npt.NDArray[_Number]:
     """W·x + b for a batch: once per vector (Dense) or per im2col patch (Conv2d), the outputs
-    of a Conv2d in channel-major (C, H, W) order like PyTorch's."""
+    of a Conv2d position by position, a position's Cout values together (H, W, C)."""
     if not isinstance(layer, Conv2d):
-        return np.asarray(x @ weight.T + bias)
+        sources = layer.column_sources
+        columns = x if sources is None else x[:, sources]
+        return np.asarray(columns @ weight.T + bias)
     per_position = im2col(layer, x) @ weight.T + bias  # batch × positions × Cout
-    return np.asarray(per_position.transpose(0, 2, 1).reshape(len(x), -1))
+    return np.asarray(per_position.reshape(len(x), -1))
 
 
 def dense_forward(layer: Dense, x_raw: RawArray) -> LayerTrace:
@@ -122,11 +128,11 @@ def dense_forward(layer: Dense, x_raw: RawArray) -> LayerTrace:
 
 
 def pool_windows(layer: Pool2d, x: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
-    """Windows of a batch of flat (C, H, W) inputs: batch × C × Ho × Wo × Kh·Kw."""
-    maps = x.reshape(len(x), layer.channels, layer.in_height, layer.in_width)
+    """Windows of a batch of flat (H, W, C) inputs: batch × Ho × Wo × C × Kh·Kw."""
+    maps = x.reshape(len(x), layer.in_height, layer.in_width, layer.channels)
     (kh, kw), (sh, sw) = layer.kernel, layer.stride
-    windows = np.lib.stride_tricks.sliding_window_view(maps, (kh, kw), axis=(2, 3))
-    windows = windows[:, :, : layer.out_height * sh : sh, : layer.out_width * sw : sw]
+    windows = np.lib.stride_tricks.sliding_window_view(maps, (kh, kw), axis=(1, 2))
+    windows = windows[:, : layer.out_height * sh : sh, : layer.out_width * sw : sw]
     return windows.reshape(*windows.shape[:4], kh * kw)
 
 
@@ -175,16 +181,19 @@ def run(graph: Graph, x_raw: RawArray) -> list[LayerTrace]:
 
 
 def quantize_inputs(graph: Graph, x: npt.ArrayLike) -> RawArray:
-    """Float inputs (batch first, any shape) to raw values of the graph's input format."""
-    flat = np.asarray(x, dtype=np.float64).reshape(len(np.asarray(x)), -1)
+    """Float inputs (batch first, in the model's layout: (C, H, W) images) to raw values of
+    the graph's input format, in stream order ((H, W, C) for an image)."""
+    flat = to_stream(np.asarray(x, dtype=np.float64), graph.input_shape)
     raw, _ = graph.input_format.quantize(flat)
     return raw
 
 
 def predict(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Fixed-point outputs of the network for float inputs, as floats."""
+    """Fixed-point outputs of the network for float inputs, as floats, flattened in
+    PyTorch's order (a map output back from channel-last to (C, H, W))."""
     traces = run(graph, quantize_inputs(graph, x))
-    return graph.output_format.to_float(traces[-1].output)
+    output = graph.output_format.to_float(traces[-1].output)
+    return from_stream(output, graph.layers[-1].out_shape).reshape(len(output), -1)
 
 
 def computing_layers(graph: Graph) -> set[str]:

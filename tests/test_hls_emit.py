@@ -278,8 +278,10 @@ def test_conv_kernel_runs_the_tile_schedule_at_every_position(
     assert f"x_padded[(c * {g.kernel[0]} + i) * {g.kernel[1]} + j]" in source
     assert f"row >= 0 && row < {g.in_height} && col >= 0 && col < {g.in_width}" in source
     assert f"- {g.padding[0]};" in source and f"* {g.stride[1]} - {g.padding[1]};" in source
-    # Outputs in (channel, row, column) order; ReLU, then the cast.
-    assert f"y[r * {g.positions} + position] = acc[r] < 0 ?" in source
+    # The input read channel-last: (row, column, channel).
+    assert f"x[(row * {g.in_width} + col) * {g.in_channels} + c]" in source
+    # Outputs channel-last, a position's channels together; ReLU, then the cast.
+    assert f"y[position * {conv.shape[0]} + r] = acc[r] < 0 ?" in source
 
 
 def test_leaky_relu_multiplies_by_the_raw_alpha(mixed: Graph, board: Board) -> None:

@@ -19,7 +19,7 @@ from codesign import reference
 from codesign.errors import ModelError
 from codesign.frontend.lower import lower
 from codesign.ir.graph import GRAPH_INPUT, Activation, Add, Conv2d, Pool2d, PoolMode
-from codesign.models import mnist_cnn
+from codesign.models import dscnn, mnist_cnn, resnet8
 from codesign.passes import BuildOptions, build, quantise
 from codesign.records.design import graph_text, graph_to_files, load_graph
 from tests._graphs import ResidualBlock, prune_model
@@ -140,8 +140,9 @@ def test_average_pool_of_a_power_of_two_window_is_exact() -> None:
     graph, _ = quantised(model, (1, 4, 4))
     raw = np.arange(16, dtype=np.int64).reshape(1, 16) * 4
     traces = reference.run(graph, raw)
-    conv_out = traces[0].output.reshape(2, 4, 4)
-    pooled = traces[1].output.reshape(2, 2, 2)
+    # maps stream channel-last: (H, W, C) back to (C, H, W)
+    conv_out = traces[0].output.reshape(4, 4, 2).transpose(2, 0, 1)
+    pooled = traces[1].output.reshape(2, 2, 2).transpose(2, 0, 1)
     windows = conv_out.reshape(2, 2, 2, 2, 2).transpose(0, 1, 3, 2, 4).reshape(2, 2, 2, 4)
     assert np.array_equal(pooled, windows.sum(axis=-1) // 4)
 
@@ -223,14 +224,70 @@ class ViewNet(nn.Module):
 
 
 @pytest.mark.parametrize("how", ["size", "reshape", "two_steps"])
-def test_views_and_reshapes_keep_the_flat_order(how: str) -> None:
+def test_a_flatten_before_a_linear_permutes_its_columns(how: str) -> None:
     torch.manual_seed(5)
     model = ViewNet(how)
     graph, x = quantised(model, (1, 8, 8))
     assert [layer.kind for layer in graph.layers] == ["conv2d", "pool2d", "dense"]
+    fc = graph.layers[2]
+    # the 4x4x4 map streams channel-last; the Linear's columns stay in PyTorch's order
+    assert fc.input_map == (4, 4, 4)
+    assert np.array_equal(fc.weight, model.fc.weight.detach().double().numpy())
+    sources = fc.column_sources
+    assert sources is not None and sorted(sources) == list(range(64))
+    assert sources[:3].tolist() == [0, 4, 8] and sources[16] == 1  # (c, y, x) -> (y, x, c)
     expected = float_outputs(model, x)
     got = reference.predict(graph, x)
     assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_inputs_and_conv_outputs_stream_channel_last() -> None:
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Conv2d(3, 2, 1, bias=False))
+    graph, x = quantised(model, (3, 2, 2))
+    raw = reference.quantize_inputs(graph, x[:1])
+    # the input image pixel by pixel, its 3 channels together
+    expected, _ = graph.input_format.quantize(x[:1].transpose(0, 2, 3, 1).reshape(1, -1))
+    assert np.array_equal(raw, expected)
+    conv = graph.layers[0]
+    assert isinstance(conv, Conv2d) and conv.weight_raw is not None
+    accum = reference.run(graph, raw)[-1].accum.reshape(2, 2, 2)  # (H, W, C)
+    # per pixel: its 3 input channels in, its 2 output channels together out
+    assert np.array_equal(accum, raw.reshape(2, 2, 3) @ conv.weight_raw.T)
+    # predict gives PyTorch's (C, H, W) order back
+    assert reference.predict(graph, x[:1]).shape == (1, 8)
+
+
+def test_a_flat_vector_viewed_as_a_multichannel_map_is_refused() -> None:
+    class Unflatten(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 2 * 2 * 4)
+            self.conv = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(self.fc(x).view(-1, 4, 2, 2))
+
+    with pytest.raises(ModelError, match=r"channel-last.*\(4, 2, 2\)|\(4, 2, 2\).*channel-last"):
+        lower(Unflatten(), "m", (8,))
+
+
+def test_resnet8_lowers_and_follows_pytorch() -> None:
+    torch.manual_seed(10)
+    model = resnet8().eval()
+    graph, x = quantised(model, (3, 32, 32))
+    kinds = [layer.kind for layer in graph.layers]
+    assert (
+        kinds.count("conv2d") == 9 and kinds.count("add") == 3 and kinds[-2:] == ["pool2d", "dense"]
+    )
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+
+
+def test_dscnn_depthwise_convolution_is_refused_by_name() -> None:
+    with pytest.raises(ModelError, match="layer dw1 .*groups=64 is not supported"):
+        lower(dscnn(), "dscnn", (1, 49, 10))
 
 
 def test_a_view_that_drops_the_batch_dimension_is_refused() -> None:

@@ -93,6 +93,11 @@ def check_supported(graph: Graph) -> None:
                 f"the hls4ml baselines support ReLU or no activation only; layer "
                 f"{dense.name!r} ({dense.source_name}) has {dense.activation.value}"
             )
+        if dense.input_map is not None:
+            raise ModelError(
+                f"the hls4ml baselines take flat inputs; layer {dense.name!r} "
+                f"({dense.source_name}) reads a flattened {dense.input_map} feature map"
+            )
     if not graph.is_chain:
         raise ModelError("the hls4ml baselines support chains of Dense layers only, not a DAG")
 

@@ -23,7 +23,7 @@ from codesign.cost import (
     network_resources,
 )
 from codesign.engines import engine_for, matrix_layers
-from codesign.ir.graph import Graph
+from codesign.ir.graph import STREAM_ORDER, Graph
 from codesign.records.report import LayerReport, Report, Totals
 from codesign.reference import LayerTrace
 
@@ -102,6 +102,7 @@ def build_report(
         digest=digest,
         accuracy=accuracy,
         n_vectors=int(traces[0].output.shape[0]),
+        stream_order=STREAM_ORDER,
     )
 
 

@@ -124,7 +124,7 @@ def _lower_node(
     if isinstance(module, _PASSTHROUGH_MODULES):
         return value
     if _is_flatten(node, module):
-        return Value(value.source, _reshaped(node, module, value.shape, state.sizes))
+        return _view(node, value, _reshaped(node, module, value.shape, state.sizes))
     raise ModelError(
         f"layer {node.target!s} ({_describe(node, modules)}) is not supported by the "
         f"hardware flow; supported: {SUPPORTED}"
@@ -178,7 +178,12 @@ def _add(state: LoweringState, node: fx.Node) -> Value:
         raise ModelError(f"add {node.name!r}: operand shapes differ: {a.shape} and {b.shape}")
     if a.source == b.source:
         raise ModelError(f"add {node.name!r}: adds a value to itself; scale the layer instead")
-    return state.add_layer(
+    if a.map_shape != b.map_shape:
+        raise ModelError(
+            f"add {node.name!r}: one operand is a flattened feature map and the other is not; "
+            "add the maps before flattening"
+        )
+    total = state.add_layer(
         Add(
             name=safe_identifier(node.name, state.taken),
             source_name=node.name,
@@ -187,6 +192,28 @@ def _add(state: LoweringState, node: fx.Node) -> Value:
             shape_of_output=a.shape,
         )
     )
+    return Value(total.source, total.shape, a.map_shape)
+
+
+def _view(node: fx.Node, value: Value, shape: tuple[int, ...]) -> Value:
+    """`value` seen with per-sample `shape`: the stream keeps its order (maps channel-last), so
+    a flatten of a map is remembered for the Linear that reads it, and a flat value becomes a
+    map only where both orders agree (one channel, one pixel, or the map it was flattened
+    from)."""
+    current = value.map_shape or (value.shape if len(value.shape) == 3 else None)
+    if shape == value.shape:
+        return value
+    if len(shape) == 3:
+        if current == shape or shape[0] == 1 or shape[1] * shape[2] == 1:
+            return Value(value.source, shape)
+        raise ModelError(
+            f"{node.name!r}: viewing {value.shape} as the map {shape}: feature maps stream "
+            "channel-last (H, W, C), and only a map's own flatten, or a map of one channel or "
+            "one pixel, can be viewed as a map again"
+        )
+    if current is not None and current[0] > 1 and current[1] * current[2] > 1:
+        return Value(value.source, shape, current)
+    return Value(value.source, shape)
 
 
 def _reshaped(
@@ -194,8 +221,8 @@ def _reshaped(
 ) -> tuple[int, ...]:
     """The per-sample shape after a Flatten, flatten, view or reshape.
 
-    Values travel flat in (C, H, W) order, so any of these keeps the data as it is and only
-    changes the shape the next layer checks. The batch dimension must stay first.
+    The data stays as it is (`_view` says what the new shape means for stream order); the
+    batch dimension must stay first.
     """
     dims = (1, *shape)  # with the batch
     if (

@@ -27,10 +27,16 @@ from codesign.ir.names import safe_identifier
 
 @dataclass(frozen=True)
 class Value:
-    """What an fx node computes: the output of layer `source` (or the input), of `shape`."""
+    """What an fx node computes: the output of layer `source` (or the input), of `shape`.
+
+    Values travel in stream order, maps channel-last (codesign.ir.graph); `map_shape` is the
+    (C, H, W) map a flat value is PyTorch's flatten of, so a Linear reading it knows which
+    stream value each of its columns is (None: the value is in PyTorch's order already).
+    """
 
     source: str
     shape: tuple[int, ...]
+    map_shape: tuple[int, int, int] | None = None
 
 
 class LoweringState:
@@ -91,6 +97,7 @@ def linear(state: LoweringState, module: nn.Linear, source_name: str, value: Val
             weight=weight,
             bias=bias,
             inputs=(value.source,),
+            input_map=value.map_shape,
         )
     )
 

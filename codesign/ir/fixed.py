@@ -147,3 +147,26 @@ def integer_bits_for(max_abs: float, signed: bool = True, headroom: int = 0) -> 
         return 1 + headroom
     bits = int(np.floor(np.log2(max_abs))) + 1  # max_abs < 2**bits
     return bits + (1 if signed else 0) + headroom
+
+
+# LeakyReLU's slope is the raw integer round(alpha * 2**ALPHA_FRAC): negative values are
+# multiplied by it, positive ones shifted left by ALPHA_FRAC, so both keep every bit.
+ALPHA_FRAC = 16
+ALPHA_BITS = 18  # signed: slopes in [-2, 2), the range the kernels store
+# Average pooling multiplies the window sum by round(2**POOL_FRAC / window area).
+POOL_FRAC = 16
+
+
+def alpha_raw(alpha: float) -> int:
+    """LeakyReLU's negative slope as the raw integer the reference and both kernels use."""
+    return int(np.floor(alpha * 2.0**ALPHA_FRAC + 0.5))
+
+
+def alpha_fits(alpha: float) -> bool:
+    """Whether a LeakyReLU slope fits the ALPHA_BITS the kernels store: [-2, 2)."""
+    return -(1 << (ALPHA_BITS - 1)) <= alpha_raw(alpha) < 1 << (ALPHA_BITS - 1)
+
+
+def pool_reciprocal_raw(area: int) -> int:
+    """1 / window area as a raw integer with POOL_FRAC fraction bits (exact for powers of 2)."""
+    return int(np.floor(2.0**POOL_FRAC / area + 0.5))

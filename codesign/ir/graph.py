@@ -2,13 +2,15 @@
 
 A `Graph` lists its layers in topological order; each layer reads the outputs of the layers
 named in `inputs` (empty: the previous layer, or the network input for the first one) and the
-last layer's output is the network's. Every value between layers is a flat vector; feature maps
-are flattened in PyTorch's (channel, row, column) order, so Flatten is free.
+last layer's output is the network's. Every value between layers is a flat vector in stream
+order, feature maps channel-last (codesign.ir.layout); a Flatten is a permutation of the next
+Linear's columns (`Dense.input_map`), so the model is unchanged and hardware reorders nothing.
 
 Layer kinds:
   Dense    y = act(W x + b), W a block-sparse matrix (the unit of hardware, design.md §4);
   Conv2d   the same block-sparse matrix, W = weight.reshape(Cout, Cin·Kh·Kw) in PyTorch's
-           order, applied at every output position to the input patch (im2col);
+           order, applied at every output position to the input patch (im2col), its
+           outputs the position's Cout values;
   Pool2d   max or average over windows, per channel;
   Add      the element-wise sum of two vectors (residual connections), with an activation.
 
@@ -27,7 +29,17 @@ import numpy as np
 import numpy.typing as npt
 
 from codesign.errors import CodesignError, FormatError
-from codesign.ir.fixed import FixedPoint, Overflow
+from codesign.ir.fixed import (
+    ALPHA_BITS,
+    ALPHA_FRAC,
+    POOL_FRAC,
+    FixedPoint,
+    Overflow,
+    alpha_fits,
+    alpha_raw,
+    pool_reciprocal_raw,
+)
+from codesign.ir.layout import STREAM_ORDER, flatten_sources, from_stream, to_stream
 from codesign.ir.matrix import BlockCSR, ConvGeometry, LayerFormats, Tiling, ceil_div
 
 __all__ = [  # the layer parts from codesign.ir.matrix are part of this module's interface
@@ -35,6 +47,7 @@ __all__ = [  # the layer parts from codesign.ir.matrix are part of this module's
     "ALPHA_FRAC",
     "GRAPH_INPUT",
     "POOL_FRAC",
+    "STREAM_ORDER",
     "Activation",
     "Add",
     "BlockCSR",
@@ -51,7 +64,10 @@ __all__ = [  # the layer parts from codesign.ir.matrix are part of this module's
     "alpha_fits",
     "alpha_raw",
     "ceil_div",
+    "flatten_sources",
+    "from_stream",
     "pool_reciprocal_raw",
+    "to_stream",
 ]
 
 
@@ -61,28 +77,7 @@ class Activation(StrEnum):
     LEAKY_RELU = "leaky_relu"
 
 
-# LeakyReLU's slope is the raw integer round(alpha * 2**ALPHA_FRAC): negative values are
-# multiplied by it, positive ones shifted left by ALPHA_FRAC, so both keep every bit.
-ALPHA_FRAC = 16
-ALPHA_BITS = 18  # signed: slopes in [-2, 2), the range the kernels store
-# Average pooling multiplies the window sum by round(2**POOL_FRAC / window area).
-POOL_FRAC = 16
 GRAPH_INPUT = "<input>"  # the name `inputs` uses for the network input (no identifier)
-
-
-def alpha_raw(alpha: float) -> int:
-    """LeakyReLU's negative slope as the raw integer the reference and both kernels use."""
-    return int(np.floor(alpha * 2.0**ALPHA_FRAC + 0.5))
-
-
-def alpha_fits(alpha: float) -> bool:
-    """Whether a LeakyReLU slope fits the ALPHA_BITS the kernels store: [-2, 2)."""
-    return -(1 << (ALPHA_BITS - 1)) <= alpha_raw(alpha) < 1 << (ALPHA_BITS - 1)
-
-
-def pool_reciprocal_raw(area: int) -> int:
-    """1 / window area as a raw integer with POOL_FRAC fraction bits (exact for powers of 2)."""
-    return int(np.floor(2.0**POOL_FRAC / area + 0.5))
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +103,15 @@ class Dense:
     inputs: tuple[str, ...] = ()
     alpha: float = 0.0  # LeakyReLU's negative slope
     weight_overflows: int = 0  # weights the quantise pass saturated (a --precision weight format)
+    # (C, H, W) when the layer reads a PyTorch-flattened feature map: column c·H·W + y·W + x
+    # of W reads stream value (y·W + x)·C + c (flatten_sources); None: column j reads value j
+    input_map: tuple[int, int, int] | None = None
     kind: str = field(default="dense", init=False)
+
+    @property
+    def column_sources(self) -> npt.NDArray[np.int64] | None:
+        """The stream index each column reads, or None when column j reads value j."""
+        return None if self.input_map is None else flatten_sources(self.input_map)
 
     @property
     def in_features(self) -> int:
@@ -194,7 +197,7 @@ class Conv2d(Dense):
     """A 2-D convolution as a block-sparse matrix applied at every output position.
 
     `weight` is the matrix weight.reshape(Cout, Cin·Kh·Kw) (PyTorch's order: Cin, then Kh,
-    then Kw); input and output are (C, H, W) maps flattened in that order.
+    then Kw); input and output are maps in stream order (H, W, C).
     """
 
     geometry: ConvGeometry | None = None
@@ -238,7 +241,8 @@ class PoolMode(StrEnum):
 
 @dataclass(frozen=True, eq=False)
 class Pool2d:
-    """Max or average pooling per channel over kernel windows (no padding, floor mode).
+    """Max or average pooling per channel over kernel windows (no padding, floor mode), on
+    maps in stream order (H, W, C).
 
     Max pooling keeps the input format; average pooling multiplies the window sum by
     `pool_reciprocal_raw(area)` and casts to `output_format`.

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from codesign.engines import engine_for
 from codesign.ir.fixed import FixedPoint, integer_bits_for
-from codesign.ir.graph import GRAPH_INPUT, Graph, Layer
+from codesign.ir.graph import GRAPH_INPUT, Graph, Layer, to_stream
 from codesign.precision import Precision, check_layer_names, spec_for
 from codesign.reference import float_forward
 
@@ -39,8 +39,7 @@ def quantise(
     check_layer_names(
         precision, {n for layer in graph.layers for n in (layer.name, layer.source_name)}
     )
-    network_input = np.asarray(calibration, dtype=np.float64)
-    network_input = network_input.reshape(len(network_input), -1)
+    network_input = to_stream(np.asarray(calibration, dtype=np.float64), graph.input_shape)
     values = {GRAPH_INPUT: network_input}
     formats = {
         GRAPH_INPUT: FixedPoint(act_bits, integer_bits_for(float(np.abs(network_input).max())))

@@ -16,10 +16,11 @@ import numpy as np
 
 from codesign.engines import engine_for, engine_of_kind
 from codesign.errors import CodesignError, OutputDirError
-from codesign.ir.graph import Graph, Layer
+from codesign.ir.graph import STREAM_ORDER, Graph, Layer
 from codesign.records.base import field, int_tuple, read_json
 
-SCHEMA = "codesign.design/2"
+# 3: values in stream order, feature maps channel-last (H, W, C); a Dense's input_map
+SCHEMA = "codesign.design/3"
 
 
 def _layer_entry(layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def graph_to_files(graph: Graph) -> dict[str, bytes]:
         "schema": SCHEMA,
         "name": graph.name,
         "input_shape": list(graph.input_shape),
+        "stream_order": STREAM_ORDER,
         "layers": layers,
     }
     buffer = io.BytesIO()

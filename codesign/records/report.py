@@ -158,6 +158,9 @@ class Report:
     digest: str
     accuracy: Mapping[str, Any] | None
     n_vectors: int | None
+    # the order of the network's input and output values (maps channel-last); absent in
+    # reports written before codesign streamed maps channel-last
+    stream_order: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -178,6 +181,8 @@ class Report:
         if self.accuracy is not None:
             data["accuracy"] = dict(self.accuracy)
         data["n_vectors"] = self.n_vectors  # the test vectors the overflow counts are over
+        if self.stream_order is not None:
+            data["stream_order"] = self.stream_order
         return data
 
     def to_bytes(self) -> bytes:
@@ -204,6 +209,7 @@ class Report:
             digest=field(data, "digest", str, where),
             accuracy=optional(data, "accuracy", dict, where),
             n_vectors=optional(data, "n_vectors", int, where),
+            stream_order=optional(data, "stream_order", str, where),
         )
 
     @classmethod

@@ -59,6 +59,7 @@ class MatrixView(KernelView):
     rows: int  # of the matrix: output channels of a Conv2d
     cols: int  # of the matrix: the patch Cin·Kh·Kw of a Conv2d
     conv: ConvGeometry | None  # a Conv2d's input, kernel, stride, padding and output map
+    input_map: tuple[int, int, int] | None  # a Dense after Flatten: the (C, H, W) map it reads
     positions: int
     block_rows: int
     block_cols: int
@@ -127,6 +128,7 @@ def matrix_view(layer: Dense) -> MatrixView:
         rows=layer.shape[0],
         cols=layer.shape[1],
         conv=layer.conv if isinstance(layer, Conv2d) else None,
+        input_map=layer.input_map,
         positions=layer.positions,
         block_rows=block_rows,
         block_cols=block_cols,

@@ -152,6 +152,11 @@ def _pair(values: Any) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
+def _map(values: Any) -> tuple[int, int, int]:
+    channels, height, width = (int(v) for v in values)
+    return channels, height, width
+
+
 def to_entry(layer: Dense, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     formats = layer.require_formats()
     assert layer.weight_raw is not None and layer.bias_raw is not None
@@ -178,6 +183,8 @@ def to_entry(layer: Dense, prefix: str, arrays: dict[str, np.ndarray]) -> dict[s
         "values_per_beat": tiling.values_per_beat,
         "weight_overflows": layer.weight_overflows,
     }
+    if layer.input_map is not None:
+        entry["input_map"] = list(layer.input_map)
     if isinstance(layer, Conv2d):
         g = layer.conv
         entry["geometry"] = {
@@ -224,6 +231,7 @@ def from_entry(entry: dict[str, Any], prefix: str, arrays: Any) -> Dense:
         inputs=tuple(entry["inputs"]),
         alpha=float(entry["alpha"]),
         weight_overflows=int(entry.get("weight_overflows", 0)),
+        input_map=_map(entry["input_map"]) if "input_map" in entry else None,
     )
     if "geometry" in entry:
         g = entry["geometry"]
@@ -247,6 +255,8 @@ def describe(layer: Dense) -> tuple[str, list[str]]:
             f"in={g.in_channels}x{g.in_height}x{g.in_width} k={g.kernel[0]}x{g.kernel[1]} "
             f"s={g.stride[0]}x{g.stride[1]} p={g.padding[0]}x{g.padding[1]}"
         )
+    if layer.input_map is not None:
+        parts.append("flattened={}x{}x{}".format(*layer.input_map))
     parts.append(f"act={activation_text(layer.activation, layer.alpha)}")
     if layer.block is not None:
         parts.append(f"block={layer.block[0]}x{layer.block[1]}")

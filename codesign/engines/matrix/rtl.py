@@ -68,6 +68,14 @@ def row_blocks(layer: Dense) -> int:
     return int(kept[0]) if in_order and balanced else 0
 
 
+def flattened_map(layer: Dense) -> tuple[tuple[str, str], ...]:
+    """The map a Dense after Flatten reads (MAP_CHANNELS, MAP_HEIGHT, MAP_COLS), or none."""
+    if layer.input_map is None:
+        return ()
+    keys = ("MAP_CHANNELS", "MAP_HEIGHT", "MAP_COLS")
+    return tuple((key, str(value)) for key, value in zip(keys, layer.input_map, strict=True))
+
+
 def engine_view(layer: Dense) -> EngineView:
     check_layer(layer)
     formats = layer.require_formats()
@@ -88,6 +96,7 @@ def engine_view(layer: Dense) -> EngineView:
         *((key, str(value)) for key, value in zip(keys, geometry, strict=True)),
         ("OUT_HEIGHT", str(out_map[0])),
         ("OUT_COLS", str(out_map[1])),
+        *flattened_map(layer),
         ("VALUES_PER_BEAT", str(tiling.values_per_beat)),
         ("BLOCK_ROWS", str(block[0])),
         ("BLOCK_COLS", str(block[1])),

@@ -1,0 +1,164 @@
+"""CNN dataflow figures: the published CNNs through today's engines, dense and block-pruned.
+
+For mnist-cnn, MLPerf Tiny's ResNet-8 and DS-CNN (codesign.models: seeded random weights,
+BatchNorm statistics randomised so the folds are not identities; no CIFAR or speech data
+exists offline) at 0 % and 75 % balanced 1x4 block sparsity, on the Arria 10 GX 1150 and
+the Cyclone 10 GX 220, it builds each design as `codesign generate` would (the default
+reuse rule, calibration on seeded normal inputs) and prints, from the engines' models:
+
+    DSP blocks, M20K blocks, ALMs        the network's resource estimate, and whether it fits
+                                         (the board's 80 % utilisation ceiling)
+    latency, interval (cycles)           est_cycles and est_ii of one vector / back to back
+    utilisation                          MACs / (multipliers · est_ii): the multipliers' busy
+                                         fraction at the estimated interval
+
+A model the flow refuses (DS-CNN's depthwise convolutions) prints the error. These are the
+"before" figures of the streaming rework (issue 12): whole-frame input buffers, frames copied
+per tile input, one layer starting after the previous one has delivered its whole output.
+
+    python benchmarks/cnn_dataflow.py [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from codesign import passes
+from codesign.boards import Board, load_board
+from codesign.cost import network_resources
+from codesign.cost.cycles import network_cycles
+from codesign.cost.resources import check_fit
+from codesign.errors import CodesignError
+from codesign.frontend.lower import lower
+from codesign.frontend.prune import as_matrix, balanced_block_mask
+from codesign.models import dscnn, mnist_cnn, resnet8
+
+MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
+    "mnist-cnn": (mnist_cnn, (1, 28, 28)),
+    "resnet8": (resnet8, (3, 32, 32)),
+    "dscnn": (dscnn, (1, 49, 10)),
+}
+BOARDS = ("arria10-gx1150", "cyclone10-gx220")
+SPARSITIES = (0.0, 0.75)
+BLOCK = (1, 4)
+
+
+def seeded_model(build: Callable[[], nn.Module], sparsity: float, seed: int = 0) -> nn.Module:
+    """The architecture with seeded weights, random BatchNorm statistics and, at a sparsity,
+    balanced 1x4 block masks on every Linear and Conv2d."""
+    torch.manual_seed(seed)
+    model = build().eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+            if isinstance(module, nn.Conv2d | nn.Linear) and sparsity > 0:
+                mask = balanced_block_mask(as_matrix(module.weight), BLOCK, sparsity)
+                module.weight.mul_(mask.reshape(module.weight.shape).to(module.weight.dtype))
+    return model
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    sparsity: float
+    board: str
+    dsp: int = 0
+    m20k: int = 0
+    alms: int = 0
+    fits: bool = False
+    latency: int = 0
+    interval: int = 0
+    utilisation: float = 0.0
+    seconds: float = 0.0
+    error: str = ""
+
+
+def measure(name: str, sparsity: float, board: Board) -> Row:
+    build, shape = MODELS[name]
+    start = time.perf_counter()
+    model = seeded_model(build, sparsity)
+    calibration = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
+    try:
+        graph = lower(model, name.replace("-", "_"), shape)
+        graph = passes.build(
+            graph, passes.BuildOptions(calibration=calibration, board=board, block=BLOCK)
+        )
+    except CodesignError as error:
+        return Row(name, sparsity, board.key, error=str(error))
+    resources = network_resources(graph, board)
+    cycles = network_cycles(graph)
+    macs = sum(c.macs for c in cycles.layers)
+    multipliers = sum(c.multipliers for c in cycles.layers)
+    return Row(
+        name,
+        sparsity,
+        board.key,
+        dsp=resources.dsp_blocks,
+        m20k=resources.m20k_blocks,
+        alms=resources.alms,
+        fits=check_fit(resources, board).fits,
+        latency=cycles.est_cycles,
+        interval=cycles.est_ii,
+        utilisation=macs / (multipliers * cycles.est_ii) if multipliers else 0.0,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def table(rows: list[Row], boards: dict[str, Board]) -> str:
+    lines = [
+        "| model | sparsity | board | DSP blocks | M20K | ALMs | fits | latency | interval "
+        "| utilisation |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        head = f"| {row.model} | {row.sparsity:.0%} | {row.board} |"
+        if row.error:
+            lines.append(f"{head} refused: {row.error} ||||||||")
+            continue
+        board = boards[row.board]
+        lines.append(
+            f"{head} {row.dsp:,} ({row.dsp / board.dsp_blocks:.0%}) "
+            f"| {row.m20k:,} ({row.m20k / board.m20k_blocks:.0%}) "
+            f"| {row.alms:,} ({row.alms / board.alms:.0%}) | {'yes' if row.fits else 'no'} "
+            f"| {row.latency:,} | {row.interval:,} | {row.utilisation:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    args = parser.parse_args(argv)
+    boards = {key: load_board(key) for key in BOARDS}
+    rows = []
+    for name in args.models:
+        for sparsity in SPARSITIES:
+            for board in boards.values():
+                row = measure(name, sparsity, board)
+                rows.append(row)
+                status = row.error or (
+                    f"DSP {row.dsp} M20K {row.m20k} ALMs {row.alms} II {row.interval} "
+                    f"latency {row.latency} ({row.seconds:.1f} s)"
+                )
+                print(f"{name} {sparsity:.0%} {board.key}: {status}", file=sys.stderr)
+    text = table(rows, boards)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
