@@ -109,6 +109,31 @@ def small_cnn_graph(
     return _build(build, "small_cnn", _digits, reuse, sparsity, vectors, seed)
 
 
+def separable_graph(
+    reuse: int = 2, sparsity: float = 0.5, vectors: int = 4, seed: int = 0
+) -> tuple[Graph, np.ndarray]:
+    """A depthwise-separable CNN on 8×8 digits (DS-CNN's block): conv, depthwise 3×3 conv
+    (groups = 8) with BatchNorm, 1×1 pointwise conv (no ReLU, so the pooled sums are not
+    mostly zero), average pooling, linear."""
+
+    def build() -> nn.Module:
+        return nn.Sequential(
+            OrderedDict(
+                conv=nn.Conv2d(1, 8, 3, padding=1),
+                relu=nn.ReLU(),
+                dw=nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                dw_bn=nn.BatchNorm2d(8),
+                dw_relu=nn.ReLU(),
+                pw=nn.Conv2d(8, 8, 1),
+                pool=nn.AvgPool2d(2),
+                flatten=nn.Flatten(),
+                fc=nn.Linear(8 * 4 * 4, 10),
+            )
+        )
+
+    return _build(build, "separable", _digits, reuse, sparsity, vectors, seed)
+
+
 class MixedNet(nn.Module):
     """What the other graphs leave out: an Add reading the network input (no activation),
     a Conv2d with LeakyReLU and unequal kernel, stride and padding, max pooling over negative

@@ -33,8 +33,8 @@ def test_boards_lists_the_default(capsys: pytest.CaptureFixture[str]) -> None:
         (["--block", "0x4"], "block '0x4' does not fit"),
         (["--block", "64x64"], "needs 4096 multipliers"),
         (
-            ["--model", f"{MODELS}:grouped_conv", "--input-shape", "2,8,8"],
-            "layer 0 (Conv2d): groups=2 is not supported",
+            ["--model", f"{MODELS}:dilated_conv", "--input-shape", "2,8,8"],
+            "layer 0 (Conv2d): dilation=(2, 2) is not supported",
         ),
         (
             ["--model", f"{MODELS}:sigmoid_mlp", "--dataset", "digits"],

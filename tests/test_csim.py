@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _graphs import mixed_graph, mnist_cnn_graph, residual_graph
+from _graphs import mixed_graph, mnist_cnn_graph, residual_graph, separable_graph
 from _hls_cases import block_sparse, build_graph, dense, mlp, write_project
 
 from codesign import reference
@@ -147,6 +147,7 @@ CONV_CASES: dict[str, Callable[[], tuple[Graph, np.ndarray]]] = {
     "resblock-rf1": lambda: residual_graph(reuse=1),
     "resblock-rf4": lambda: residual_graph(reuse=4),
     "mixed-rf3": lambda: mixed_graph(reuse=3),
+    "separable-rf2": lambda: separable_graph(reuse=2),
 }
 
 

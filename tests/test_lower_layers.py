@@ -285,9 +285,49 @@ def test_resnet8_lowers_and_follows_pytorch() -> None:
     assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
 
 
-def test_dscnn_depthwise_convolution_is_refused_by_name() -> None:
-    with pytest.raises(ModelError, match="layer dw1 .*groups=64 is not supported"):
-        lower(dscnn(), "dscnn", (1, 49, 10))
+def test_grouped_and_depthwise_convs_are_block_diagonal_matrices() -> None:
+    torch.manual_seed(11)
+    model = nn.Sequential(
+        nn.Conv2d(4, 8, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, groups=8)
+    )
+    graph, x = quantised(model, (4, 7, 7))
+    grouped, depthwise = graph.layers
+    assert isinstance(grouped, Conv2d) and isinstance(depthwise, Conv2d)
+    assert (grouped.groups, grouped.shape, depthwise.groups, depthwise.shape) == (
+        2,
+        (8, 36),
+        8,
+        (8, 72),
+    )
+    # row o reads only its group's channels: 2 of 4 (18 columns), 1 of 8 (9 columns)
+    assert np.count_nonzero(grouped.weight[:4, 18:]) == 0
+    assert np.count_nonzero(grouped.weight[4:, :18]) == 0
+    for row in range(8):
+        outside = np.delete(depthwise.weight[row], np.arange(9 * row, 9 * row + 9))
+        assert np.count_nonzero(outside) == 0
+    # the structural zeros are not sparsity; the pruned blocks skip them
+    assert depthwise.sparsity == 0.0 and depthwise.held_weights == 72
+    assert depthwise.csr is not None and depthwise.csr.nnz_blocks < 8 * 18
+    expected = float_outputs(model, x).reshape(len(x), -1)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_dscnn_lowers_and_follows_pytorch() -> None:
+    torch.manual_seed(12)
+    model = dscnn().eval()
+    graph, x = quantised(model, (1, 49, 10))
+    depthwise = [layer for layer in graph.layers if isinstance(layer, Conv2d) and layer.groups > 1]
+    assert [layer.name for layer in depthwise] == ["dw1", "dw2", "dw3", "dw4"]
+    assert all(layer.groups == 64 and layer.shape == (64, 576) for layer in depthwise)
+    expected = float_outputs(model, x)
+    got = reference.predict(graph, x)
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+
+
+def test_dilated_convolution_is_refused_by_name() -> None:
+    with pytest.raises(ModelError, match=r"layer 0 \(Conv2d\): dilation=\(2, 2\) is not supported"):
+        lower(nn.Sequential(nn.Conv2d(2, 2, 3, dilation=2)), "m", (2, 8, 8))
 
 
 def test_a_view_that_drops_the_batch_dimension_is_refused() -> None:

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _graphs import mixed_graph, mnist_cnn_graph, residual_graph, small_cnn_graph
+from _graphs import (
+    mixed_graph,
+    mnist_cnn_graph,
+    residual_graph,
+    separable_graph,
+    small_cnn_graph,
+)
 from _rtl_cases import assert_rtlsim_ok, require_verilator, write_project
 
 from codesign.cost import input_frames
@@ -123,3 +129,15 @@ def test_mixed_graph_with_leaky_relus_and_an_input_skip(cache: Path, tmp_path: P
     assert len(leaky) >= 2
     result = simulate(write_project(graph, x, tmp_path / "p"), cache_dir=cache)
     assert_exact(result)
+
+
+def test_depthwise_separable_block_end_to_end(cache: Path, tmp_path: Path) -> None:
+    """DS-CNN's block: the depthwise conv is a block-diagonal matrix whose structural zeros
+    are pruned blocks, so it runs on the block-sparse engine bit-exact and on time."""
+    graph, x = separable_graph(reuse=2, vectors=4)
+    dw = graph.layer("dw")
+    assert isinstance(dw, Conv2d) and dw.groups == 8 and dw.shape == (8, 72)
+    assert dw.require_csr().nnz_blocks <= 8 * 3  # at most 3 of the 18 blocks per row
+    result = simulate(write_project(graph, x, tmp_path / "p"), cache_dir=cache)
+    assert_exact(result)
+    assert [e["name"] for e in result["layers"]] == ["conv", "dw", "pw", "pool", "fc"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from codesign.boards import Board
 from codesign.cost import (
     check_fit,
@@ -107,7 +105,8 @@ def build_report(
 
 
 def total_sparsity(graph: Graph) -> float:
-    """Zero weights over all weights of the matrix layers."""
+    """Zero weights over all weights of the matrix layers (a grouped conv's structural zeros
+    left out)."""
     layers = matrix_layers(graph)
-    zeros = sum(int(np.count_nonzero(layer.weight == 0)) for layer in layers)
-    return zeros / sum(layer.weight.size for layer in layers)
+    zeros = sum(layer.sparsity * layer.held_weights for layer in layers)
+    return zeros / sum(layer.held_weights for layer in layers)

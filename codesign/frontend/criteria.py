@@ -104,7 +104,9 @@ def activation_importance(
     model: nn.Module, layers: list[tuple[str, Prunable]], x: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """|w_ij| · ‖x_j‖₂ from the layer inputs seen on the calibration data."""
-    sums = {name: torch.zeros(as_matrix(m.weight.detach()).shape[1]) for name, m in layers}
+    sums = {
+        name: torch.zeros(as_matrix(m.weight.detach()).shape[1] * _groups(m)) for name, m in layers
+    }
     handles = []
     for name, module in layers:
 
@@ -123,6 +125,20 @@ def activation_importance(
             handle.remove()
         model.train(was_training)
     return {
-        name: as_matrix(module.weight.detach()).abs() * sums[name].sqrt()[None, :]
+        name: as_matrix(module.weight.detach()).abs() * _row_norms(module, sums[name].sqrt())
         for name, module in layers
     }
+
+
+def _groups(module: Prunable) -> int:
+    return module.groups if isinstance(module, nn.Conv2d) else 1
+
+
+def _row_norms(module: Prunable, norms: torch.Tensor) -> torch.Tensor:
+    """The input norms each row of the pruning matrix sees: a grouped conv's row reads only
+    its group's input channels (rows × columns; one row for all when there are no groups)."""
+    groups = _groups(module)
+    if groups == 1:
+        return norms[None, :]
+    rows = module.weight.shape[0]
+    return norms.reshape(groups, -1).repeat_interleave(rows // groups, dim=0)

@@ -1,11 +1,13 @@
 """Lower a PyTorch model to the IR with torch.fx.
 
-Supported (inference semantics): Linear, Conv2d (stride, zero padding, no groups or
-dilation), BatchNorm1d/2d folded into the Linear or Conv2d before it, ReLU and LeakyReLU
-fused into the layer before them (Linear, Conv2d or a residual add), MaxPool2d and AvgPool2d
-(no padding), their adaptive forms where the output size divides the input (global pooling),
-Flatten and view/reshape (values are flat, so these only change the shape the next layer
-checks; `x.size(0)` may give the batch), residual `+` of two layer outputs of the same shape,
+Supported (inference semantics): Linear, Conv2d (stride, zero padding, groups, depthwise
+included, as a block-diagonal matrix; no dilation), BatchNorm1d/2d folded into the Linear or
+Conv2d before it, ReLU and LeakyReLU fused into the layer before them (Linear, Conv2d or a
+residual add), MaxPool2d and AvgPool2d (no padding), their adaptive forms where the output
+size divides the input (global pooling), Flatten and view/reshape (the stream keeps its
+channel-last order: a Flatten before a Linear permutes its columns, and a flat value is viewed
+as a map only where both orders agree; `x.size(0)` may give the batch), residual `+` of two
+layer outputs of the same shape,
 and Dropout and Identity as no-ops. Anything else is refused with the node's name
 and this list.
 """
@@ -45,9 +47,9 @@ from codesign.ir.graph import (
 from codesign.ir.names import safe_identifier
 
 SUPPORTED = (
-    "Linear, Conv2d, BatchNorm (after Linear/Conv2d), ReLU, LeakyReLU, MaxPool2d, AvgPool2d, "
-    "AdaptiveMax/AvgPool2d (output size dividing the input), Flatten, view/reshape, residual "
-    "add, Dropout, Identity"
+    "Linear, Conv2d (grouped and depthwise too), BatchNorm (after Linear/Conv2d), ReLU, "
+    "LeakyReLU, MaxPool2d, AvgPool2d, AdaptiveMax/AvgPool2d (output size dividing the input), "
+    "Flatten, view/reshape, residual add, Dropout, Identity"
 )
 _RELU_FUNCTIONS = {F.relu, torch.relu}
 _PASSTHROUGH_MODULES = (nn.Dropout, nn.Identity)

@@ -104,8 +104,6 @@ def linear(state: LoweringState, module: nn.Linear, source_name: str, value: Val
 
 def conv(state: LoweringState, module: nn.Conv2d, source_name: str, value: Value) -> Value:
     problems = []
-    if module.groups != 1:
-        problems.append(f"groups={module.groups}")
     if tuple(module.dilation) != (1, 1):
         problems.append(f"dilation={tuple(module.dilation)}")
     if module.padding_mode != "zeros":
@@ -115,7 +113,7 @@ def conv(state: LoweringState, module: nn.Conv2d, source_name: str, value: Value
     if problems:
         raise ModelError(
             f"layer {source_name} (Conv2d): {', '.join(problems)} is not supported; the "
-            "hardware flow takes groups=1, dilation=1 and integer zero padding"
+            "hardware flow takes dilation=1 and integer zero padding"
         )
     if len(value.shape) != 3 or value.shape[0] != module.in_channels:
         raise ModelError(
@@ -138,12 +136,31 @@ def conv(state: LoweringState, module: nn.Conv2d, source_name: str, value: Value
         Conv2d(
             name=safe_identifier(source_name, state.taken),
             source_name=source_name,
-            weight=weight.reshape(weight.shape[0], -1),
+            weight=grouped_matrix(weight, module.groups),
             bias=bias,
             inputs=(value.source,),
             geometry=geometry,
+            groups=int(module.groups),
         )
     )
+
+
+def grouped_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
+    """A conv weight (Cout, Cin/groups, Kh, Kw) as the (Cout, Cin·Kh·Kw) matrix of the whole
+    patch: with groups > 1 (depthwise: groups = Cin) it is block-diagonal, row o reading only
+    its group's channels, and the zeros outside the groups are pruned blocks (no multiplier,
+    no cycle), so grouped convs use the block-sparse engine as they are."""
+    rows, group_channels = weight.shape[:2]
+    area = int(np.prod(weight.shape[2:]))
+    compact = weight.reshape(rows, group_channels * area)
+    if groups == 1:
+        return compact
+    matrix = np.zeros((rows, groups * group_channels * area), dtype=compact.dtype)
+    per_group = rows // groups
+    for row in range(rows):
+        start = row // per_group * group_channels * area
+        matrix[row, start : start + group_channels * area] = compact[row]
+    return matrix
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

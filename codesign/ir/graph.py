@@ -28,13 +28,12 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from codesign.errors import CodesignError, FormatError
+from codesign.errors import CodesignError
 from codesign.ir.fixed import (
     ALPHA_BITS,
     ALPHA_FRAC,
     POOL_FRAC,
     FixedPoint,
-    Overflow,
     alpha_fits,
     alpha_raw,
     pool_reciprocal_raw,
@@ -154,32 +153,19 @@ class Dense:
     def sparsity(self) -> float:
         return float(np.mean(self.weight == 0.0))
 
+    @property
+    def held_weights(self) -> int:
+        """Weights the layer holds: the matrix's (a grouped conv's: those in its groups)."""
+        return int(self.weight.size)
+
     def require_formats(self) -> LayerFormats:
         if self.formats is None or self.weight_raw is None or self.bias_raw is None:
             raise ValueError(f"layer {self.name}: not quantised yet (run the quantise pass)")
         return self.formats
 
     def check_exact_formats(self) -> LayerFormats:  # raises FormatError (a ValueError)
-        """The formats, if the kernels can implement them exactly; else a ValueError.
-
-        The accumulator keeps every product bit (frac = input + weight), and the bias is a
-        signed raw value in the accumulator's fraction, no wider than the accumulator unless
-        that wraps (AC_WRAP: the sum is taken modulo its width, bias included).
-        """
-        formats = self.require_formats()
-        if formats.accum.frac != formats.input.frac + formats.weight.frac:
-            raise FormatError(
-                f"layer {self.name}: accumulator fraction bits {formats.accum.frac} must be "
-                f"input + weight fraction bits ({formats.input.frac} + {formats.weight.frac})"
-            )
-        bias = formats.bias
-        wider = bias.width > formats.accum.width and formats.accum.overflow is not Overflow.WRAP
-        if bias.frac != formats.accum.frac or not bias.signed or wider:
-            raise FormatError(
-                f"layer {self.name}: the bias must be signed, in the accumulator's fraction and "
-                "no wider than the accumulator (unless it wraps)"
-            )
-        return formats
+        """The formats, if the kernels can implement them exactly (LayerFormats.check_exact)."""
+        return self.require_formats().check_exact(self.name)
 
     def require_csr(self) -> BlockCSR:
         if self.csr is None:
@@ -201,6 +187,9 @@ class Conv2d(Dense):
     """
 
     geometry: ConvGeometry | None = None
+    # > 1: a grouped conv (depthwise: groups = Cin) whose matrix is block-diagonal, row o
+    # reading only the channels of its group; the zeros outside the groups are structural
+    groups: int = 1
     kind: str = field(default="conv2d", init=False)
 
     def __post_init__(self) -> None:
@@ -211,6 +200,16 @@ class Conv2d(Dense):
                 f"conv layer {self.name}: matrix has {self.weight.shape[1]} columns, "
                 f"the kernel patch {self.geometry.patch}"
             )
+
+    @property
+    def held_weights(self) -> int:
+        return int(self.weight.size) // self.groups
+
+    @property
+    def sparsity(self) -> float:
+        """Zero weights among those the groups hold (structural zeros left out)."""
+        structural = self.weight.size - self.held_weights
+        return (int(np.count_nonzero(self.weight == 0.0)) - structural) / self.held_weights
 
     @property
     def conv(self) -> ConvGeometry:

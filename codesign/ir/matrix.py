@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from codesign.ir.fixed import FixedPoint
+from codesign.errors import FormatError
+from codesign.ir.fixed import FixedPoint, Overflow
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -28,6 +29,27 @@ class LayerFormats:
     def operand_bits(self) -> int:
         """Widest multiplier operand, which selects the DSP mode."""
         return max(self.input.width, self.weight.width)
+
+    def check_exact(self, layer: str) -> LayerFormats:  # raises FormatError (a ValueError)
+        """The formats, if the kernels can implement them exactly; else a FormatError.
+
+        The accumulator keeps every product bit (frac = input + weight), and the bias is a
+        signed raw value in the accumulator's fraction, no wider than the accumulator unless
+        that wraps (AC_WRAP: the sum is taken modulo its width, bias included).
+        """
+        if self.accum.frac != self.input.frac + self.weight.frac:
+            raise FormatError(
+                f"layer {layer}: accumulator fraction bits {self.accum.frac} must be "
+                f"input + weight fraction bits ({self.input.frac} + {self.weight.frac})"
+            )
+        bias = self.bias
+        wider = bias.width > self.accum.width and self.accum.overflow is not Overflow.WRAP
+        if bias.frac != self.accum.frac or not bias.signed or wider:
+            raise FormatError(
+                f"layer {layer}: the bias must be signed, in the accumulator's fraction and "
+                "no wider than the accumulator (unless it wraps)"
+            )
+        return self
 
 
 @dataclass(frozen=True, eq=False)

@@ -195,6 +195,8 @@ def to_entry(layer: Dense, prefix: str, arrays: dict[str, np.ndarray]) -> dict[s
             "stride": list(g.stride),
             "padding": list(g.padding),
         }
+        if layer.groups > 1:
+            entry["groups"] = layer.groups
     return entry
 
 
@@ -243,7 +245,7 @@ def from_entry(entry: dict[str, Any], prefix: str, arrays: Any) -> Dense:
             stride=_pair(g["stride"]),
             padding=_pair(g["padding"]),
         )
-        return Conv2d(**common, geometry=geometry)
+        return Conv2d(**common, geometry=geometry, groups=int(entry.get("groups", 1)))
     return Dense(**common)
 
 
@@ -254,6 +256,7 @@ def describe(layer: Dense) -> tuple[str, list[str]]:
         parts.append(
             f"in={g.in_channels}x{g.in_height}x{g.in_width} k={g.kernel[0]}x{g.kernel[1]} "
             f"s={g.stride[0]}x{g.stride[1]} p={g.padding[0]}x{g.padding[1]}"
+            + (f" groups={layer.groups}" if layer.groups > 1 else "")
         )
     if layer.input_map is not None:
         parts.append("flattened={}x{}x{}".format(*layer.input_map))
