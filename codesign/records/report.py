@@ -178,11 +178,11 @@ class Report:
             "energy_model": dict(self.energy_model),
             "digest": self.digest,
         }
+        if self.stream_order is not None:
+            data["stream_order"] = self.stream_order
         if self.accuracy is not None:
             data["accuracy"] = dict(self.accuracy)
         data["n_vectors"] = self.n_vectors  # the test vectors the overflow counts are over
-        if self.stream_order is not None:
-            data["stream_order"] = self.stream_order
         return data
 
     def to_bytes(self) -> bytes:
