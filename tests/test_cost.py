@@ -220,3 +220,29 @@ def test_balanced_reuse_reaches_a_smaller_interval() -> None:
     assert fits_board(tile(graph, balanced_reuse_factors(graph, small)), small)
     shorter = tile(graph, reuse_for_interval(graph, constrained.est_ii - 1))
     assert not fits_board(shorter, small)
+
+
+@pytest.mark.parametrize("dsp_blocks", [6, 40, 200, 1518])
+def test_default_rf_bisection_finds_what_the_exact_scan_finds(
+    dsp_blocks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer with many candidate RFs is bisected (a 4096x4096 matrix has ~4,000): on
+    boards from tiny to large it lands on the RF the one-by-one scan finds."""
+    from dataclasses import replace
+
+    import importlib
+
+    from codesign.engines import engine_for
+    from tests._hls_cases import block_sparse, build_graph, dense
+
+    fold = importlib.import_module("codesign.passes.fold")  # the module, not passes.fold()
+
+    rng = np.random.default_rng(3)
+    weight = block_sparse(rng, (256, 96), (1, 4), density=0.5)
+    graph = build_graph("wide", [dense("fc", weight, rng)], 1, rng.normal(size=(64, 96)))
+    board = replace(load_board("arria10-gx1150"), dsp_blocks=dsp_blocks)
+    sizes = [engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)]
+    assert len({r for s in sizes for r in fold._smallest_reuse_per_tile_count(s)}) > 64
+    bisected = fold.default_reuse_factor(graph, board)
+    monkeypatch.setattr(fold, "EXACT_SCAN", 10**9)
+    assert bisected == fold.default_reuse_factor(graph, board)
