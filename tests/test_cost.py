@@ -228,9 +228,8 @@ def test_default_rf_bisection_finds_what_the_exact_scan_finds(
 ) -> None:
     """A layer with many candidate RFs is bisected (a 4096x4096 matrix has ~4,000): on
     boards from tiny to large it lands on the RF the one-by-one scan finds."""
-    from dataclasses import replace
-
     import importlib
+    from dataclasses import replace
 
     from codesign.engines import engine_for
     from tests._hls_cases import block_sparse, build_graph, dense
