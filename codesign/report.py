@@ -380,12 +380,16 @@ def to_json(projects: list[Project], table: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+REPORT_MARKER = ".codesign-report"
+
+
 def write_comparison(projects: list[Project], out_dir: Path) -> list[Path]:
     """report.md, report.csv, report.json and the PNG plots under `out_dir`."""
     from codesign.plots import write_plots
 
     table = rows(projects)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / REPORT_MARKER).write_text("written by `codesign report`, which may write again\n")
     writers: dict[str, Callable[[], str]] = {
         "report.md": lambda: markdown(table),
         "report.csv": lambda: to_csv(table),

@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codesign.cli.parser import build_parser
@@ -74,9 +75,23 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_paths(args: argparse.Namespace) -> list[Path]:
+    """The files and folders a prune or generate reads (that exist): --out must spare them."""
+    paths = [getattr(args, "prune_dir", None), getattr(args, "weights", None)]
+    model = getattr(args, "model", None)
+    if model and ":" in model:
+        paths.append(Path(model.rsplit(":", 1)[0]))
+    dataset = getattr(args, "dataset", None)
+    if dataset:
+        paths.append(Path(dataset))
+    return [Path(path) for path in paths if path is not None and Path(path).exists()]
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
+    from codesign.emit.plan import check_output_dir
     from codesign.flows.prune import PruneRequest, prune
 
+    check_output_dir(args.out, args.force, _input_paths(args))
     outcome = prune(
         PruneRequest(
             model_spec=args.model,
@@ -116,7 +131,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from codesign.options import parse_reuse, resolve_block
     from codesign.precision import parse_precision
 
-    check_output_dir(args.out, args.force)
+    check_output_dir(args.out, args.force, _input_paths(args))
     board = _board(args)  # option errors before any training
     reuse = parse_reuse(args.reuse)
     precision = parse_precision(args.precision)
@@ -229,8 +244,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from codesign.report import format_table, load_project, rows, write_comparison
+    from codesign.emit.plan import check_output_dir
+    from codesign.report import REPORT_MARKER, format_table, load_project, rows, write_comparison
 
+    # never a project (nor a folder holding or inside one); a non-empty folder only if an
+    # earlier report wrote it (its marker) or with --force
+    earlier = (args.out / REPORT_MARKER).is_file()
+    check_output_dir(args.out, args.force or earlier, args.projects)
     projects = [load_project(path) for path in args.projects]
     print(format_table(rows(projects)))
     for path in write_comparison(projects, args.out):

@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="compare projects: latency, DSPs, correctness")
     report.add_argument("projects", type=Path, nargs="+")
     report.add_argument("--out", type=Path, default=Path("codesign-report"))
+    report.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out of another origin"
+    )
 
     demo = sub.add_parser("demo", help="dense vs 75%% block-sparse model, end to end")
     demo.add_argument("--out", type=Path, default=Path("build/demo"))

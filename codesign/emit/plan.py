@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -60,10 +60,25 @@ def template_environment(folder: str) -> jinja2.Environment:
     )
 
 
-def check_output_dir(out_dir: Path, force: bool) -> None:
-    """Refuse a non-empty folder unless `force`; call before doing any work."""
+def check_output_dir(out_dir: Path, force: bool, inputs: Sequence[Path] = ()) -> None:
+    """Refuse a non-empty folder unless `force`, and (even with it) a folder that is, holds or
+    lies inside one of the command's `inputs` or holds the current folder, since replacing
+    it would destroy what the command reads; call before doing any work."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputDirError(f"{out_dir} exists and is not a folder")
+    out = out_dir.resolve()
+    for path in inputs:
+        source = path.resolve()
+        if out == source or out in source.parents or source in out.parents:
+            raise OutputDirError(
+                f"--out {out_dir} would overlap the input {path} (it is, holds or lies inside "
+                "it); choose an --out outside every input"
+            )
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:
+        raise OutputDirError(
+            f"--out {out_dir} is or holds the current folder; choose a folder inside it"
+        )
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise OutputDirError(
             f"{out_dir} is not empty; pass --force to replace it, or choose another --out"

@@ -1,0 +1,141 @@
+"""Bad inputs a user meets: each is one clear line (exit 2, no traceback), and nothing the
+command reads is destroyed or overwritten (issue 14's catalogue, growing)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codesign.cli import main
+
+SMALL = Path(__file__).parent / "fixtures" / "models" / "small.py"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with its content hash: what must survive a refused command."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated project of the small user model (random calibration, no training)."""
+    out = tmp_path_factory.mktemp("bad") / "project"
+    code = main(
+        ["generate", "--model", f"{SMALL}:mlp", "--input-shape", "12", "--out", str(out)]
+        + ["--vectors", "4"]
+    )
+    assert code == 0
+    return out
+
+
+@pytest.fixture
+def in_folder(tmp_path: Path) -> Iterator[Path]:
+    here = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(here)
+
+
+def assert_refused(err: str, code: int, message: str) -> None:
+    assert code == 2, err
+    assert message in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "parent"])
+def test_generate_out_may_not_overlap_its_input_project(
+    capsys: pytest.CaptureFixture[str], project: Path, where: str
+) -> None:
+    before = fingerprint(project)
+    out = {"same": project, "inside": project / "again", "parent": project.parent}[where]
+    code, _, err = run(capsys, "generate", "--from", str(project), "--out", str(out), "--force")
+    assert_refused(err, code, "would overlap the input")
+    assert fingerprint(project) == before
+
+
+def test_generate_out_may_not_hold_the_model_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    model = tmp_path / "models" / "net.py"
+    model.parent.mkdir()
+    model.write_text(SMALL.read_text())
+    code, _, err = run(
+        capsys,
+        *("generate", "--model", f"{model}:mlp", "--input-shape", "12"),
+        *("--out", str(model.parent), "--force"),
+    )
+    assert_refused(err, code, "would overlap the input")
+    assert model.is_file()
+
+
+def test_out_may_not_be_the_current_folder(
+    capsys: pytest.CaptureFixture[str], in_folder: Path
+) -> None:
+    (in_folder / "keep.txt").write_text("mine\n")
+    for out in (".", str(in_folder.parent)):
+        code, _, err = run(
+            capsys,
+            *("generate", "--model", f"{SMALL}:mlp", "--input-shape", "12"),
+            *("--out", out, "--force"),
+        )
+        assert_refused(err, code, "holds the current folder")
+    assert (in_folder / "keep.txt").read_text() == "mine\n"
+
+
+def test_prune_out_may_not_hold_its_weights(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    weights = tmp_path / "w" / "weights.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"not read: the check comes first")
+    code, _, err = run(
+        capsys,
+        *("prune", "--model", f"{SMALL}:mlp", "--weights", str(weights), "--dataset", "digits"),
+        *("--sparsity", "0.5"),
+        *("--out", str(weights.parent), "--force"),
+    )
+    assert_refused(err, code, "would overlap the input")
+    assert weights.read_bytes() == b"not read: the check comes first"
+
+
+def test_report_out_may_not_be_a_project(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    before = fingerprint(project)
+    for force in ((), ("--force",)):
+        code, _, err = run(capsys, "report", str(project), "--out", str(project), *force)
+        assert_refused(err, code, "would overlap the input")
+    assert fingerprint(project) == before
+
+
+def test_report_out_refuses_a_foreign_folder_and_rewrites_its_own(
+    capsys: pytest.CaptureFixture[str], project: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "todo.txt").write_text("mine\n")
+    code, _, err = run(capsys, "report", str(project), "--out", str(foreign))
+    assert_refused(err, code, "is not empty; pass --force")
+    assert sorted(p.name for p in foreign.iterdir()) == ["todo.txt"]
+    own = tmp_path / "comparison"
+    for _ in range(2):  # a report may write again where a report wrote
+        code, out, err = run(capsys, "report", str(project), "--out", str(own))
+        assert code == 0, err
+    assert (own / "report.md").is_file() and (own / ".codesign-report").is_file()
+    code, _, err = run(capsys, "report", str(project), "--out", str(foreign), "--force")
+    assert code == 0, err
+    assert (foreign / "todo.txt").read_text() == "mine\n"  # --force writes beside it
