@@ -7,6 +7,7 @@ Built-ins (design.md §7), split with a fixed seed so every run sees the same te
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def load_dataset(name_or_path: str) -> Dataset:
             if missing:
                 raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}")
             arrays = {key: archive[key] for key in NPZ_KEYS}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise DatasetError(f"{path}: not a readable .npz file ({error})") from error
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -110,6 +111,18 @@ def load_dataset(name_or_path: str) -> Dataset:
             )
         if not np.issubdtype(y.dtype, np.integer):
             raise DatasetError(f"{path}: y_{split} must hold integer class labels, got {y.dtype}")
+        if len(x) == 0:
+            raise DatasetError(f"{path}: x_{split} has no samples")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise DatasetError(f"{path}: x_{split} must hold real numbers, got {x.dtype}")
+        bad = int(np.count_nonzero(~np.isfinite(x.astype(np.float64))))
+        if bad:
+            raise DatasetError(
+                f"{path}: x_{split} holds {bad} NaN or infinite values; they would move the "
+                "calibrated formats and clip every other input"
+            )
+        if y.min() < 0:
+            raise DatasetError(f"{path}: y_{split} has negative labels (smallest {y.min()})")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DatasetError(f"{path}: x_train and x_test have different sample shapes")
     return Dataset(

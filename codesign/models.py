@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import pickle
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,20 +164,91 @@ def _model_from_file(spec: str) -> nn.Module:
     factory = getattr(module, function_name, None)
     if not callable(factory):
         raise ModelError(f"{path} has no function {function_name!r}")
-    model = factory()
+    try:
+        model = factory()
+    except Exception as error:  # the user's constructor: any failure is theirs to fix
+        raise ModelError(
+            f"{spec}: calling {function_name}() failed: {type(error).__name__}: {error} "
+            "(the function must build the model with no arguments)"
+        ) from error
     if not isinstance(model, nn.Module):
         raise ModelError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
+    """Load a state_dict file into `model`: only tensors (weights_only), of the model's keys,
+    shapes and kinds (floating point where the model's are), every value finite."""
     if not path.is_file():
         raise ModelError(f"weights file {path} does not exist")
+    save_hint = "save it with torch.save(model.state_dict(), path)"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "unsupported global" not in str(error).lower():  # garbage, not a pickled object
+            raise ModelError(
+                f"weights file {path} is not a torch file (it does not unpickle); {save_hint}"
+            ) from None
+        raise ModelError(
+            f"weights file {path} is not a plain state_dict: it holds a pickled model or "
+            f"object, which codesign does not run; {save_hint}"
+        ) from None
+    except Exception as error:  # a truncated, empty or foreign file: any unpickling failure
+        raise ModelError(
+            f"weights file {path} is not a torch file ({type(error).__name__}: {error}); "
+            f"{save_hint}"
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(value, torch.Tensor) for value in state.values()
+    ):
+        raise ModelError(
+            f"weights file {path} holds a {type(state).__name__}, not a state_dict of "
+            f"tensors; {save_hint}"
+        )
+    expected = model.state_dict()
+    for key, value in state.items():
+        reference = expected.get(key)
+        if reference is not None and reference.is_floating_point():
+            if not value.is_floating_point():
+                raise ModelError(
+                    f"weights file {path}: {key} is {value.dtype}, the model's is "
+                    f"{reference.dtype}; save floating-point weights"
+                )
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise ModelError(f"weights file {path}: {key} holds {bad} NaN or infinite values")
+    try:
         model.load_state_dict(state)
-    except (RuntimeError, ValueError, OSError) as error:
-        raise ModelError(f"cannot load weights {path} into the model: {error}") from error
+    except (RuntimeError, ValueError) as error:
+        detail = " ".join(str(error).split())  # torch's message spans lines
+        raise ModelError(f"cannot load weights {path} into the model: {detail}") from None
+
+
+def check_model_on_dataset(model: nn.Module, name: str, dataset: Dataset) -> None:
+    """One forward pass on two training samples, before any training: the model must take
+    the dataset's sample shape and give one score per class."""
+    shape = dataset.input_shape
+    sample = torch.from_numpy(np.asarray(dataset.x_train[:2], dtype=np.float32))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            output = model.eval()(sample)
+    except Exception as error:  # the user's forward: any failure is a mismatch to report
+        detail = " ".join(str(error).split())
+        raise ModelError(
+            f"{name} cannot take {dataset.name}'s samples of shape {shape} "
+            f"({type(error).__name__}: {detail}); give --input-shape or another dataset"
+        ) from None
+    finally:
+        model.train(was_training)
+    if not isinstance(output, torch.Tensor) or output.ndim != 2:
+        got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ModelError(f"{name} must return (batch, classes) scores, returns {got}")
+    if output.shape[1] < dataset.num_classes:
+        raise ModelError(
+            f"{name} gives {output.shape[1]} scores per sample, {dataset.name} has "
+            f"{dataset.num_classes} classes (labels 0 to {dataset.num_classes - 1})"
+        )
 
 
 def seed_everything(seed: int) -> None:

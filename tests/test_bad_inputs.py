@@ -8,7 +8,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from codesign.cli import main
 
@@ -139,3 +142,129 @@ def test_report_out_refuses_a_foreign_folder_and_rewrites_its_own(
     code, _, err = run(capsys, "report", str(project), "--out", str(foreign), "--force")
     assert code == 0, err
     assert (foreign / "todo.txt").read_text() == "mine\n"  # --force writes beside it
+
+
+def small_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(12, 16), nn.LeakyReLU(0.1), nn.Linear(16, 4))
+
+
+def _weights(kind: str, path: Path) -> None:
+    model = small_mlp()
+    state = {key: value.clone() for key, value in model.state_dict().items()}
+    if kind == "module":
+        torch.save(model, path)
+    elif kind == "list":
+        torch.save([1, 2], path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("weights: yes\n")
+    elif kind == "nan":
+        state["0.weight"][0, 0] = float("nan")
+        torch.save(state, path)
+    elif kind == "int":
+        torch.save({key: value.to(torch.int32) for key, value in state.items()}, path)
+    elif kind == "missing":
+        state.pop("2.bias")
+        torch.save(state, path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("module", "holds a pickled model or object, which codesign does not run"),
+        ("list", "holds a list, not a state_dict of tensors"),
+        ("empty", "is not a torch file (EOFError"),
+        ("text", "is not a torch file"),
+        ("nan", "0.weight holds 1 NaN or infinite values"),
+        ("int", "0.weight is torch.int32, the model's is torch.float32"),
+        ("missing", 'Missing key(s) in state_dict: "2.bias"'),
+    ],
+)
+def test_bad_weights_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str, message: str
+) -> None:
+    weights = tmp_path / "weights.pt"
+    _weights(kind, weights)
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        *("generate", "--model", f"{SMALL}:mlp", "--weights", str(weights)),
+        *("--input-shape", "12", "--out", str(out)),
+    )
+    assert_refused(err, code, message)
+    assert not out.exists()
+
+
+def _dataset(kind: str, path: Path) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.normal(size=(32, 12)).astype(np.float32),
+        "y_train": rng.integers(0, 4, 32),
+        "x_test": rng.normal(size=(8, 12)).astype(np.float32),
+        "y_test": rng.integers(0, 4, 8),
+    }
+    if kind == "nan":
+        arrays["x_train"][3, 5] = np.nan
+    elif kind == "negative":
+        arrays["y_test"][0] = -1
+    elif kind == "empty":
+        arrays["x_test"], arrays["y_test"] = arrays["x_test"][:0], arrays["y_test"][:0]
+    elif kind == "features":
+        arrays["x_train"], arrays["x_test"] = arrays["x_train"][:, :10], arrays["x_test"][:, :10]
+    elif kind == "classes":
+        arrays["y_train"][0] = 6
+    elif kind == "strings":
+        arrays["x_train"] = arrays["x_train"].astype(str)
+    np.savez(path, **arrays)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("nan", "x_train holds 1 NaN or infinite values"),
+        ("negative", "y_test has negative labels"),
+        ("empty", "x_test has no samples"),
+        ("features", "cannot take data's samples of shape (10,)"),
+        ("classes", "gives 4 scores per sample, data has 7 classes"),
+        ("strings", "x_train must hold real numbers"),
+        ("truncated", "not a readable .npz file"),
+    ],
+)
+def test_bad_datasets_fail_before_any_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str, message: str
+) -> None:
+    dataset = tmp_path / "data.npz"
+    _dataset(kind, dataset)
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        *("prune", "--model", f"{SMALL}:mlp", "--dataset", str(dataset), "--sparsity", "0.5"),
+        *("--out", str(out)),
+    )
+    assert_refused(err, code, message)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ("needs_argument", "calling needs_argument() failed: TypeError"),
+        ("raises", "calling raises() failed: RuntimeError: no GPU here"),
+        ("five_scores", "gives 5 scores per sample, digits has 10 classes"),
+    ],
+)
+def test_bad_model_factories(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, function: str, message: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        *("prune", "--model", f"{SMALL}:{function}", "--dataset", "digits", "--sparsity", "0.5"),
+        *("--out", str(out)),
+    )
+    assert_refused(err, code, message)
+    assert not out.exists()

@@ -93,7 +93,14 @@ def prune(request: PruneRequest) -> PruneOutcome:
     from codesign.frontend.hwcost import CostModel
     from codesign.frontend.pipeline import calibration, prune_model
     from codesign.frontend.prune import prunable_layers
-    from codesign.models import BUILTIN_MODELS, accuracy, load_model, seed_everything, train
+    from codesign.models import (
+        BUILTIN_MODELS,
+        accuracy,
+        check_model_on_dataset,
+        load_model,
+        seed_everything,
+        train,
+    )
 
     check_output_dir(request.out_dir, request.force)
     budget = _prune_budget(request)
@@ -119,6 +126,7 @@ def prune(request: PruneRequest) -> PruneOutcome:
     seed_everything(request.seed)  # before building: same initial weights as train_builtin
     model = load_model(request.model_spec, request.weights)
     prunable_layers(model)  # no prunable layer: an error before any training
+    check_model_on_dataset(model, request.model_spec, dataset)
     if request.weights is None and request.model_spec in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[request.model_spec]
         train(

@@ -46,7 +46,7 @@ class ResolvedModel:
 def resolve_model(source: ModelSource, notify: Callable[[str], None] = log.info) -> ResolvedModel:
     """The model, its dataset, shape and block; trains an untrained built-in model (after the
     lowering check, so an unsupported model fails before any training)."""
-    from codesign.models import BUILTIN_MODELS, load_model, train_builtin
+    from codesign.models import BUILTIN_MODELS, check_model_on_dataset, load_model, train_builtin
 
     block, dense_accuracy, untrained = source.block, None, False
     dataset_name: str | None
@@ -71,6 +71,10 @@ def resolve_model(source: ModelSource, notify: Callable[[str], None] = log.info)
     if input_shape is not None:
         check_supported(model, name, input_shape)  # fail before any training
     dataset = load_dataset(dataset_name) if dataset_name else None
+    if dataset is not None and input_shape is not None:
+        dataset = dataset.reshaped(input_shape)
+    if dataset is not None:
+        check_model_on_dataset(model, name, dataset)
     if untrained and dataset is not None:
         notify(f"no --weights: training {name} on {dataset.name} (seed 0)")
         model = train_builtin(name, dataset)
