@@ -268,3 +268,30 @@ def test_bad_model_factories(
     )
     assert_refused(err, code, message)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("lr", ["-1", "0", "nan", "inf", "fast"])
+def test_learning_rate_must_be_a_positive_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lr: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["prune", "--model", f"{SMALL}:mlp", "--dataset", "digits", "--sparsity", "0.5"]
+            + [f"--lr={lr}", "--out", str(tmp_path / "out")]
+        )
+    assert exit_info.value.code == 2
+    assert f"argument --lr: expected a number above 0, got {lr!r}" in capsys.readouterr().err
+
+
+def test_diverged_fine_tuning_is_an_error_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        *("prune", "--model", f"{SMALL}:digits_linear", "--dataset", "digits"),
+        *("--sparsity", "0.5", "--lr", "1e30", "--epochs", "2", "--out", str(out)),
+    )
+    assert_refused(err, code, "fine-tuning diverged")
+    assert "lower --lr (now 1e+30)" in err
+    assert not out.exists()

@@ -39,6 +39,17 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (a learning rate), else a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def _add_quant(parser: argparse.ArgumentParser) -> None:
     bits = _int_in(2, MAX_WIDTH)
     parser.add_argument("--weight-bits", type=bits, default=8, help="weight width (default 8)")
@@ -123,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--allocator", default="knapsack", help="budget mode: knapsack (default) or greedy"
     )
-    prune.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs (default 30)")
     prune.add_argument(
-        "--lr", type=float, default=2e-3, help="fine-tuning learning rate (default 2e-3)"
+        "--epochs", type=_int_in(0, 100_000), default=30, help="fine-tuning epochs (default 30)"
+    )
+    prune.add_argument(
+        "--lr", type=_positive_float, default=2e-3, help="fine-tuning learning rate (default 2e-3)"
     )
     prune.add_argument("--seed", type=int, default=0)
     prune.add_argument("--out", type=Path, required=True)

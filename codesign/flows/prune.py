@@ -151,6 +151,7 @@ def prune(request: PruneRequest) -> PruneOutcome:
         allocation = allocate(cost, sens, budget, request.allocator)
         config = replace(config, layer_sparsity=allocation.sparsity)
     result = prune_model(model, dataset, config)
+    _check_finite(model, config.learning_rate)
     pruned_accuracy = accuracy(model, dataset.x_test, dataset.y_test)
     pruned_cost = CostModel(model, request.board, block, dataset.input_shape, calib, *bits)
     design = pruned_cost.estimate_model(model)
@@ -168,6 +169,18 @@ def prune(request: PruneRequest) -> PruneOutcome:
     files = {"prune.json": record.to_bytes(), "model.pt": weights.getvalue()}
     write_plan(BuildPlan(files), request.out_dir, force=request.force)
     return PruneOutcome(model, dataset, record)
+
+
+def _check_finite(model: torch.nn.Module, learning_rate: float) -> None:
+    """Fine-tuning that diverged leaves NaN or infinite weights: an error, nothing written."""
+    broken = [
+        name for name, value in model.state_dict().items() if not bool(torch.isfinite(value).all())
+    ]
+    if broken:
+        raise PruneError(
+            f"fine-tuning diverged: {', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''} "
+            f"hold NaN or infinite values; lower --lr (now {learning_rate}) or --epochs"
+        )
 
 
 def _prune_record(
