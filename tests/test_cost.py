@@ -242,6 +242,7 @@ def test_default_rf_bisection_finds_what_the_exact_scan_finds(
     board = replace(load_board("arria10-gx1150"), dsp_blocks=dsp_blocks)
     sizes = [engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)]
     assert len({r for s in sizes for r in fold._smallest_reuse_per_tile_count(s)}) > 64
+    monkeypatch.setattr(fold, "EXACT_SCAN", 8)  # bisect beyond the eighth candidate
     bisected = fold.default_reuse_factor(graph, board)
     monkeypatch.setattr(fold, "EXACT_SCAN", 10**9)
     assert bisected == fold.default_reuse_factor(graph, board)

@@ -34,7 +34,7 @@ from codesign.options import (
 )
 
 log = logging.getLogger(__name__)
-EXACT_SCAN = 64  # default reuse: candidate RFs tried one by one; more are bisected
+EXACT_SCAN = 256  # default reuse: candidate RFs tried one by one; the rest are bisected
 
 
 def fold(
@@ -127,13 +127,13 @@ def default_reuse_factor(
     """The smallest uniform RF whose design fits the board (see the module docstring).
 
     The design only changes where some layer's tile count does, so only those RFs are
-    candidates. Up to EXACT_SCAN of them are tried in ascending order: the same answer as
-    trying every RF. More (large layers: a 4096x4096 matrix has about 4,000) are bisected,
-    which assumes that from RF 2 up a larger RF never needs more of any resource (fewer
-    tiles, the same multiplexers, ROMs of the same bits; RF 1 has no multiplexer and no ROM,
-    so it is tried only when RF 2 fits); about 14 designs are costed instead of thousands.
-    Returns the RF at which every layer is a single tile if even that does not fit; the
-    caller reports the overflow.
+    candidates. The first EXACT_SCAN of them are tried in ascending order, the same answer
+    as trying every RF (fit is not monotone at small RFs: RF 1 has no multiplexer or ROM, and
+    conv frame copies shrink as tiles do). Beyond them (large layers: a 4096x4096 matrix has
+    about 4,000 candidates) the rest is bisected, which assumes that there a larger RF never
+    needs more of any resource; and the largest RF is costed first, so a design that fits
+    at no RF is refused at once. Returns the RF at which every layer is a single tile if
+    even that does not fit; the caller reports the overflow.
     """
     sizes = [engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)]
     largest = max(sizes, default=1)
@@ -142,11 +142,12 @@ def default_reuse_factor(
     def fits(reuse: int) -> bool:
         return fits_board(tile(graph, reuse, values_per_beat), board)
 
-    if len(candidates) <= EXACT_SCAN:
-        return next((reuse for reuse in candidates if fits(reuse)), largest)
-    if not fits(candidates[-1]):
+    if len(candidates) > EXACT_SCAN and not fits(candidates[-1]):
         return largest
-    upper = candidates[1:]  # RF 2 up; its last entry fits
+    found = next((reuse for reuse in candidates[:EXACT_SCAN] if fits(reuse)), None)
+    if found is not None or len(candidates) <= EXACT_SCAN:
+        return largest if found is None else found
+    upper = candidates[EXACT_SCAN:]  # its last entry fits
     low, high = 0, len(upper) - 1
     while low < high:
         middle = (low + high) // 2
@@ -154,8 +155,6 @@ def default_reuse_factor(
             high = middle
         else:
             low = middle + 1
-    if low == 0 and fits(candidates[0]):
-        return candidates[0]
     return upper[low]
 
 
