@@ -16,7 +16,7 @@ Every design is costed by the engines' own models (codesign.cost).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from codesign.boards import Board
@@ -147,15 +147,20 @@ def default_reuse_factor(
     found = next((reuse for reuse in candidates[:EXACT_SCAN] if fits(reuse)), None)
     if found is not None or len(candidates) <= EXACT_SCAN:
         return largest if found is None else found
-    upper = candidates[EXACT_SCAN:]  # its last entry fits
-    low, high = 0, len(upper) - 1
+    return _first_fitting(candidates[EXACT_SCAN:], fits)  # its last entry fits
+
+
+def _first_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int:
+    """Bisection: the first of ascending `candidates` that fits, given the last one does and
+    a fitting candidate is followed only by fitting ones."""
+    low, high = 0, len(candidates) - 1
     while low < high:
         middle = (low + high) // 2
-        if fits(upper[middle]):
+        if fits(candidates[middle]):
             high = middle
         else:
             low = middle + 1
-    return upper[low]
+    return candidates[low]
 
 
 def smallest_design(graph: Graph, values_per_beat: int = DEFAULT_VALUES_PER_BEAT) -> Graph:
@@ -200,13 +205,6 @@ def balanced_reuse_factors(
     def fits(interval: int) -> bool:
         return fits_board(tile(graph, reuse_for_interval(graph, interval), values_per_beat), board)
 
-    low, high = 0, len(candidates) - 1
-    if not fits(candidates[high]):
-        return reuse_for_interval(graph, candidates[high])
-    while low < high:
-        middle = (low + high) // 2
-        if fits(candidates[middle]):
-            high = middle
-        else:
-            low = middle + 1
-    return reuse_for_interval(graph, candidates[low])
+    if not fits(candidates[-1]):
+        return reuse_for_interval(graph, candidates[-1])
+    return reuse_for_interval(graph, _first_fitting(candidates, fits))
