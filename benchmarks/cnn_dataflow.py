@@ -3,8 +3,9 @@
 For mnist-cnn, MLPerf Tiny's ResNet-8 and DS-CNN (codesign.models: seeded random weights,
 BatchNorm statistics randomised so the folds are not identities; no CIFAR or speech data
 exists offline) at 0 % and 75 % balanced 1x4 block sparsity, on the Arria 10 GX 1150 and
-the Cyclone 10 GX 220, it builds each design as `codesign generate` would (the default
-reuse rule, calibration on seeded normal inputs) and prints, from the engines' models:
+the Cyclone 10 GX 220, it builds each design as `codesign generate --reuse uniform` would (the
+smallest uniform RF that fits, 4-value streams: the rule these "before" figures were taken
+with; calibration on seeded normal inputs) and prints, from the engines' models:
 
     DSP blocks, M20K blocks, ALMs        the network's resource estimate, and whether it fits
                                          (the board's 80 % utilisation ceiling)
@@ -41,6 +42,7 @@ from codesign.errors import CodesignError
 from codesign.frontend.lower import lower
 from codesign.frontend.prune import as_matrix, balanced_block_mask
 from codesign.models import dscnn, mnist_cnn, resnet8
+from codesign.options import UniformFitReuse
 
 MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "mnist-cnn": (mnist_cnn, (1, 28, 28)),
@@ -92,7 +94,10 @@ def measure(name: str, sparsity: float, board: Board) -> Row:
     try:
         graph = lower(model, name.replace("-", "_"), shape)
         graph = passes.build(
-            graph, passes.BuildOptions(calibration=calibration, board=board, block=BLOCK)
+            graph,
+            passes.BuildOptions(
+                calibration=calibration, board=board, block=BLOCK, reuse=UniformFitReuse()
+            ),
         )
     except CodesignError as error:
         return Row(name, sparsity, board.key, error=str(error))
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(
             '# CNN dataflow: today\'s whole-frame engines (the "before" columns of issue 12)\n\n'
             "`python benchmarks/cnn_dataflow.py --markdown benchmarks/results/cnn_dataflow.md`: "
-            "seeded random weights, balanced 1x4 blocks, the default reuse rule, estimates "
+            "seeded random weights, balanced 1x4 blocks, the uniform reuse rule, estimates "
             "from the engines' models (fits: within the boards' 80 % ceiling). Utilisation is "
             "MACs / (multipliers x interval), MACs counting every product of a kept block.\n\n"
             + text

@@ -8,7 +8,7 @@ Every pattern is seeded and balanced (every block-row keeps the same number of b
 row is one simulation of `--cycles` / est_ii vectors (at least `--cycles` cycles of vectors
 streamed back to back, after as many in isolation and with random stalls), every output
 checked bit for bit against the reference. Printed: sim_cycles (one vector alone), sim_ii
-(back to back), ideal_ii = max(ceil(MACs / multipliers), input beats, output beats),
+(back to back), ideal_ii = ceil(MACs / multipliers) (the compute bound),
 efficiency = ideal_ii / sim_ii, speed-up = dense sim_ii / sim_ii, simulated cycles per
 wall-second in the streaming phase (and per CPU-second of the simulator, which other load on
 the machine does not change) and over the whole run, and Verilator build seconds.

@@ -45,11 +45,22 @@ def resolve_block(
 
 
 BALANCED = "balanced"
+FOLD = "fold"
+UNIFORM = "uniform"
 
 
 @dataclass(frozen=True)
-class DefaultReuse:
-    """The smallest RF, uniform over the network, whose design fits the board."""
+class UniformFitReuse:
+    """The smallest RF, uniform over the network, whose design fits the board (`--reuse
+    uniform`)."""
+
+
+@dataclass(frozen=True)
+class FoldedReuse:
+    """Every layer folded to one interval: per-layer RFs and stream widths (`--reuse fold`,
+    the default, for the smallest interval that fits; `--target-ii N` for N cycles)."""
+
+    target_ii: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,18 +82,28 @@ class PerLayerReuse:
     factors: tuple[tuple[str, int], ...]
 
 
-Reuse = DefaultReuse | BalancedReuse | UniformReuse | PerLayerReuse
-DEFAULT_REUSE = DefaultReuse()
+Reuse = FoldedReuse | UniformFitReuse | BalancedReuse | UniformReuse | PerLayerReuse
+DEFAULT_REUSE = FoldedReuse()
 
 
-def parse_reuse(text: str | None) -> Reuse:
-    """'--reuse 4' (all layers), '--reuse fc1=1,fc2=4' (per layer) or '--reuse balanced'
-    (codesign.passes.fold); None: the default rule."""
+def parse_reuse(text: str | None, target_ii: int | None = None) -> Reuse:
+    """'--reuse 4' (all layers), '--reuse fc1=1,fc2=4' (per layer), '--reuse fold',
+    'uniform' or 'balanced' (codesign.passes.fold), or '--target-ii N'; None: the default."""
+    if target_ii is not None:
+        if text is not None and text.strip() != FOLD:
+            raise CodesignError("--target-ii folds every layer: give it alone or with --reuse fold")
+        if target_ii < 1:
+            raise CodesignError(f"--target-ii must be a positive integer, got {target_ii}")
+        return FoldedReuse(target_ii)
     if text is None:
         return DEFAULT_REUSE
     text = text.strip()
     if text == BALANCED:
         return BalancedReuse()
+    if text == FOLD:
+        return FoldedReuse()
+    if text == UNIFORM:
+        return UniformFitReuse()
     if "=" not in text:
         return UniformReuse(_positive_reuse(text, "--reuse"))
     per_layer: dict[str, int] = {}

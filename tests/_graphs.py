@@ -22,6 +22,7 @@ from codesign.frontend.lower import lower
 from codesign.frontend.prune import as_matrix, balanced_block_mask
 from codesign.ir import Graph
 from codesign.models import mnist_cnn
+from codesign.options import Reuse
 from tests.fixtures.models.resblock import ResidualBlock
 
 BLOCK = (1, 4)
@@ -49,7 +50,7 @@ def _build(
     build: Callable[[], nn.Module],
     name: str,
     data: Callable[[], tuple[np.ndarray, np.ndarray]],
-    reuse: int,
+    reuse: int | Reuse,
     sparsity: float,
     vectors: int,
     seed: int,
@@ -77,21 +78,21 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def mnist_cnn_graph(
-    reuse: int = 1, sparsity: float = 0.75, vectors: int = 4, seed: int = 0
+    reuse: int | Reuse = 1, sparsity: float = 0.75, vectors: int = 4, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """The built-in mnist-cnn (conv-pool-conv-pool-linear), pruned; graph and test images."""
     return _build(mnist_cnn, "mnist_cnn", _mnist, reuse, sparsity, vectors, seed)
 
 
 def residual_graph(
-    reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
+    reuse: int | Reuse = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """`ResidualBlock` on 8×8 digits, pruned; graph and test images."""
     return _build(ResidualBlock, "resblock", _digits, reuse, sparsity, vectors, seed)
 
 
 def small_cnn_graph(
-    reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0, stride: int = 2
+    reuse: int | Reuse = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0, stride: int = 2
 ) -> tuple[Graph, np.ndarray]:
     """conv(stride, padding) - maxpool - linear on 8×8 digits: a quick case for unit tests."""
 
@@ -110,7 +111,7 @@ def small_cnn_graph(
 
 
 def separable_graph(
-    reuse: int = 2, sparsity: float = 0.5, vectors: int = 4, seed: int = 0
+    reuse: int | Reuse = 2, sparsity: float = 0.5, vectors: int = 4, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """A depthwise-separable CNN on 8×8 digits (DS-CNN's block): conv, depthwise 3×3 conv
     (groups = 8) with BatchNorm, 1×1 pointwise conv (no ReLU, so the pooled sums are not
@@ -156,7 +157,7 @@ class MixedNet(nn.Module):
 
 
 def mixed_graph(
-    reuse: int = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
+    reuse: int | Reuse = 1, sparsity: float = 0.5, vectors: int = 8, seed: int = 0
 ) -> tuple[Graph, np.ndarray]:
     """`MixedNet` on 8×8 digits, pruned; graph and test images."""
     return _build(MixedNet, "mixed_net", _digits, reuse, sparsity, vectors, seed)

@@ -23,7 +23,7 @@ from codesign.emit.rtl import emit_rtl
 from codesign.errors import ToolError
 from codesign.ir import Activation, Dense, FixedPoint, Graph, Overflow, Rounding
 from codesign.ir.fixed import RawArray
-from codesign.ir.graph import Conv2d, ConvGeometry, LayerFormats, Tiling, ceil_div
+from codesign.ir.graph import Conv2d, ConvGeometry, LayerFormats, StreamWidths, Tiling, ceil_div
 from codesign.passes import BuildOptions, build, compress
 from codesign.records.design import graph_to_files
 from codesign.sim import tools
@@ -223,5 +223,7 @@ def engine_graph(
     order = rng.permutation(positions)[:nnz] if shuffle else np.arange(nnz)
     slots = np.full(positions, -1, dtype=np.int64)
     slots[order] = np.arange(nnz)
-    tiling = Tiling(engine.reuse, engine.values_per_beat, slots.reshape(engine.tiles, engine.reuse))
-    return replace(graph, layers=(replace(layer, tiling=tiling),))
+    tiling = Tiling(engine.reuse, slots.reshape(engine.tiles, engine.reuse))
+    beat = engine.values_per_beat
+    layer = replace(layer, tiling=tiling, widths=StreamWidths(beat, beat))
+    return replace(graph, layers=(layer,))

@@ -4,13 +4,16 @@ command reads is destroyed or overwritten (issue 14's catalogue, growing)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _rtl_cases import require_verilator
 from torch import nn
 
 from codesign.cli import main
@@ -295,3 +298,31 @@ def test_diverged_fine_tuning_is_an_error_and_writes_nothing(
     assert_refused(err, code, "fine-tuning diverged")
     assert "lower --lr (now 1e+30)" in err
     assert not out.exists()
+
+
+@pytest.mark.rtlsim
+def test_simulate_reads_the_projects_rtl_and_refuses_a_missing_file(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    project: Path,
+    tmp_path: Path,
+) -> None:
+    """simulate runs the RTL the project holds (as a synthesis tool would read it), not a
+    fresh rendering of design.json: a deleted file is an error, an edited one is simulated
+    as it is, with a warning, and its wrong result shows as a mismatch."""
+    require_verilator()
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    weights = sorted((copy / "rtl" / "mem").glob("*_weights.mem"))[0]
+    saved = weights.read_text()
+    weights.unlink()
+    code, _, err = run(capsys, "simulate", str(copy))
+    assert_refused(err, code, f"rtl/mem/{weights.name} is missing; run generate")
+    lines = saved.splitlines()
+    flipped = f"{int(lines[1], 16) ^ 0x1:0{len(lines[1])}x}"  # one weight bit changed
+    weights.write_text("\n".join([lines[0], flipped, *lines[2:]]) + "\n")
+    with caplog.at_level(logging.WARNING):
+        code, out, _ = run(capsys, "simulate", str(copy))
+    assert code == 1, out
+    assert "MISMATCH" in out, out
+    assert any("differs from what generate writes" in message for message in caplog.messages)

@@ -33,7 +33,7 @@ def test_tiling_deals_every_block_once() -> None:
     layer = graph.layers[0]
     nnz = layer.require_csr().nnz_blocks
     for reuse in (1, 2, 3, 5, nnz, nnz + 7):
-        tiling = tile_layer(layer, reuse, 4).require_tiling()
+        tiling = tile_layer(layer, reuse).require_tiling()
         used = tiling.slots[tiling.slots >= 0]
         assert sorted(used.tolist()) == list(range(nnz))
         assert tiling.tiles == -(-nnz // min(reuse, nnz))
@@ -46,7 +46,7 @@ def test_requested_reuse_shrinks_to_what_the_tiles_need() -> None:
     graph, _ = make_graph([(16, 16)], block=(1, 4), keep=1.0, reuse=1)
     layer = graph.layers[0]
     assert layer.require_csr().nnz_blocks == 64
-    tiling = tile_layer(layer, 30, 4).require_tiling()
+    tiling = tile_layer(layer, 30).require_tiling()
     assert (tiling.tiles, tiling.reuse_factor) == (3, 22)  # not 30: 64 blocks on 3 tiles
 
 

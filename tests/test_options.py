@@ -11,8 +11,9 @@ from codesign.emit.plan import BuildPlan, write_plan
 from codesign.errors import CodesignError, OutputDirError, PruneError
 from codesign.options import (
     BalancedReuse,
-    DefaultReuse,
+    FoldedReuse,
     PerLayerReuse,
+    UniformFitReuse,
     UniformReuse,
     parse_block,
     parse_reuse,
@@ -37,13 +38,19 @@ def test_block_larger_than_the_board_does_not_fit() -> None:
 
 
 def test_reuse_parsing() -> None:
-    assert parse_reuse(None) == DefaultReuse()
+    assert parse_reuse(None) == FoldedReuse()
+    assert parse_reuse("fold") == FoldedReuse()
+    assert parse_reuse(None, 12) == FoldedReuse(12)
+    assert parse_reuse("uniform") == UniformFitReuse()
     assert parse_reuse("3") == UniformReuse(3)
     assert parse_reuse("fc1=1, fc2=4") == PerLayerReuse((("fc1", 1), ("fc2", 4)))
     assert parse_reuse("balanced") == BalancedReuse()
     for bad in ("0", "x", "fc1=0", "=3", "fc1=a", "fc1=1,fc1=2"):
         with pytest.raises(CodesignError, match="reuse"):
             parse_reuse(bad)
+    assert parse_reuse("fold", 12) == FoldedReuse(12)
+    with pytest.raises(CodesignError, match="give it alone or with --reuse fold"):
+        parse_reuse("3", 12)
 
 
 def test_plan_refuses_a_non_empty_folder_and_keeps_it(tmp_path: Path) -> None:

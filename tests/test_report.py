@@ -52,6 +52,7 @@ FROM_RTLSIM = {
     "sim_cycles": "sim_cycles",
     "sim_ii": "sim_ii",
     "efficiency": "efficiency",
+    "utilisation": "utilisation",
     "rtl_match": "outputs_match",
 }
 
@@ -239,7 +240,7 @@ def test_fit_check_refuses_a_model_too_large_for_cyclone10(
     needs = r"DSP blocks: needs [\d,]+ \(\d+%\), cyclone10-gx220 has 192, of which 153"
     assert re.search(needs, error)
     assert "--fit warn" in error
-    assert "raise --reuse (every layer at its largest RF fits)" in error
+    assert "raise --target-ii or --reuse (every layer at its largest RF fits)" in error
     assert "--max-utilisation (now 80%)" in error
 
 

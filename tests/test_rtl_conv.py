@@ -49,7 +49,7 @@ def assert_exact(result: dict[str, Any]) -> None:
     assert_rtlsim_ok(result)
     for entry in [*result["layers"], result["network"]]:
         assert (entry["sim_cycles"], entry["sim_ii"]) == (entry["est_cycles"], entry["est_ii"])
-        assert entry["efficiency"] == 1.0, entry
+        assert 0 < entry["efficiency"] <= 1.0, entry
 
 
 def test_strided_padded_conv_alone(small_cnn: Path, cache: Path) -> None:
@@ -72,7 +72,8 @@ def test_drain_bound_conv_interval_with_few_vectors(cache: Path, tmp_path: Path)
     result = simulate(write_project(graph, x, tmp_path / "p"), layer="conv", cache_dir=cache)
     assert_exact(result)
     (conv,) = result["layers"]
-    assert (conv["est_ii"], conv["sim_ii"], conv["ideal_ii"]) == (24, 24, 24)
+    # the drain bounds it, not the 16 compute cycles: efficiency 16 / 24
+    assert (conv["est_ii"], conv["sim_ii"], conv["ideal_ii"]) == (24, 24, 16)
 
 
 def test_max_pool_alone(small_cnn: Path, cache: Path) -> None:

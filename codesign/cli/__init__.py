@@ -133,7 +133,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, args.force, _input_paths(args))
     board = _board(args)  # option errors before any training
-    reuse = parse_reuse(args.reuse)
+    reuse = parse_reuse(args.reuse, args.target_ii)
     precision = parse_precision(args.precision)
     block = _block(args.block)
     if block is not None:
@@ -214,8 +214,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from codesign.flows.project import rtlsim_json, simulate
 
     result = simulate(args.project, layer=args.layer, n_vectors=args.vectors)
-    columns = ("sim_cycles", "est_cycles", "sim_ii", "est_ii", "ideal_ii", "efficiency")
-    titles = ("cycles", "est", "II", "est", "ideal", "eff")
+    columns: tuple[str, ...] = ("sim_cycles", "est_cycles", "sim_ii", "est_ii", "ideal_ii")
+    columns += ("efficiency", "utilisation")
+    titles = ("cycles", "est", "II", "est", "ideal", "eff", "util")
     print(f"{'layer':12} " + " ".join(f"{t:>6}" for t in titles) + "  outputs")
     entries = list(result["layers"])
     if result.get("network") and args.layer is None:

@@ -156,8 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
     gen.add_argument(
         "--reuse",
-        help="RF for all layers, name=RF,... per layer, or balanced (per-layer RFs for the "
-        "smallest interval that fits); default: the smallest uniform RF that fits",
+        help="fold (default: every layer's RF and stream widths for the smallest interval "
+        "that fits), an RF for all layers, name=RF,... per layer, uniform (the smallest "
+        "uniform RF that fits) or balanced (per-layer RFs, streams of 4 values)",
+    )
+    gen.add_argument(
+        "--target-ii",
+        type=_int_in(1, 1 << 30),
+        help="fold every layer to this interval (cycles a vector) with the fewest DSP blocks",
     )
     gen.add_argument(
         "--precision",

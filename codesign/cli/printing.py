@@ -35,6 +35,10 @@ def prune_summary(record: PruneRecord) -> str:
         f"{hw['reuse_factor']:4} {hw['est_cycles']:7} {hw['est_dsp']:5}   (dense: "
         f"{hw['dense']['est_cycles']} cycles, {hw['dense']['est_dsp']} DSP; {hw['cost_model']})"
     )
+    lines.append(
+        "  costed at the smallest uniform RF that fits, 4 values a beat (generate --reuse "
+        "uniform); generate's default folding chooses per-layer RFs and stream widths"
+    )
     budget = record.budget
     if budget:
         unit = "cycles" if budget["metric"] == "cycles" else "DSP blocks"
@@ -54,14 +58,18 @@ def generated_summary(report: Report) -> str:
     lines = [
         f"{report.model} on {board}",
         f"{'layer':12} {'kind':6} {'shape':>9} {'block':>5} {'sparsity':>8} {'RF':>4} "
-        f"{'mults':>6} {'DSP':>5} {'cycles':>7} {'II':>5}",
+        f"{'mults':>6} {'DSP':>5} {'beat':>7} {'cycles':>7} {'II':>5} {'util':>5}",
     ]
     lines += [_layer_line(layer) for layer in report.layers]
     lines.append(
         f"{'network':12} {'':6} {'':>9} {'':>5} {totals.sparsity:8.3f} {'':>4} "
-        f"{totals.multipliers:6} {totals.est_dsp:5} {totals.est_cycles:7} "
-        f"{totals.est_ii:5}   ({totals.est_dsp}/{totals.board_dsp} DSP blocks, "
-        f"{totals.est_latency_us} us)"
+        f"{totals.multipliers:6} {totals.est_dsp:5} {'':>7} {totals.est_cycles:7} "
+        f"{totals.est_ii:5} {_share(totals.est_utilisation)}   ({totals.est_dsp}/"
+        f"{totals.board_dsp} DSP blocks, {totals.est_latency_us} us)"
+    )
+    lines.append(
+        "beat: values per input/output beat; util: multiplier utilisation, "
+        "MACs / (multipliers x II)"
     )
     if report.accuracy is not None:
         acc = report.accuracy
@@ -87,12 +95,18 @@ def _layer_line(layer: LayerReport) -> str:
     sparsity = layer.get("sparsity")
     sparsity_text = f"{sparsity:8.3f}" if sparsity is not None else f"{'-':>8}"
     reuse = layer.reuse_factor if layer.multipliers else "-"
+    widths = layer.stream_widths
+    beat = f"{widths['input']}/{widths['output']}" if widths else "-"
     return (
         f"{layer.name:12} {kind_label(layer.kind):6} "
         f"{'x'.join(map(str, layer.get('shape', ()))):>9} {block:>5} {sparsity_text} "
-        f"{reuse:>4} {layer.multipliers:6} {layer.est_dsp:5} "
-        f"{layer.est_cycles:7} {layer.est_ii:5}"
+        f"{reuse:>4} {layer.multipliers:6} {layer.est_dsp:5} {beat:>7} "
+        f"{layer.est_cycles:7} {layer.est_ii:5} {_share(layer.est_utilisation)}"
     )
+
+
+def _share(value: float | None) -> str:
+    return f"{'-':>5}" if value is None else f"{value:5.2f}"
 
 
 def _fit_lines(report: Report) -> list[str]:

@@ -5,7 +5,8 @@ and `sim_ii` (the RTL meets them exactly). Per layer (codesign.engines.base.Laye
 
             est_cycles = I + C + O           (one vector alone, both end cycles counted)
             est_ii     = max(I, C, O)        (vectors back to back)
-            ideal_ii   = max(ceil(MACs / multipliers), I, O)
+            ideal_ii   = ceil(MACs / multipliers)  (the compute bound; without multipliers
+                                                  the streams' max(I, O))
 
 with I input beats, C compute cycles and O output beats. The stages overlap on successive
 vectors: the double-buffered input takes vector k+1 while vector k computes, and vector k-1
@@ -17,10 +18,14 @@ layer's last input beat is the latest last output beat of its producers, and for
 
             est_cycles = sum over layers of (I + C) + O of the last layer
             est_ii     = max over layers of est_ii
-            ideal_ii   = max over layers of ideal_ii
+            ideal_ii   = ceil(total MACs / total multipliers)
 
 every engine buffering enough (two input vectors, one in the accumulators, one draining) for
-the slowest layer to set the pace. Where paths join (an Add after a residual skip) the operand
+the slowest layer to set the pace. The network's ideal_ii is the bound of all its
+multipliers together, so layers folded to different intervals show as lost efficiency and
+utilisation = MACs / (multipliers · II) says how busy the multipliers are.
+
+Where paths join (an Add after a residual skip) the operand
 of the shorter path arrives early and waits for the other in its input frames; the Add gets
 `input_frames(graph)` of them, enough that the fork never stalls and est_ii holds.
 No board is needed.
@@ -40,6 +45,16 @@ class NetworkCycles:
     est_cycles: int
     est_ii: int
     ideal_ii: int
+    macs: int
+    multipliers: int
+
+
+def utilisation(macs: int, multipliers: int, interval: int | None) -> float | None:
+    """MACs / (multipliers · interval): the fraction of multiplier-cycles doing a product
+    (None without multipliers or interval)."""
+    if not multipliers or not interval:
+        return None
+    return macs / (multipliers * interval)
 
 
 def layer_cycles(layer: Layer) -> LayerCycles:
@@ -52,11 +67,15 @@ def network_cycles(graph: Graph) -> NetworkCycles:
     of them; the network input's last beat is in cycle in_beats - 1 of the first layer."""
     cycles = tuple(layer_cycles(layer) for layer in graph.layers)
     last_beat = _last_beats(graph, cycles)
+    macs = sum(c.macs for c in cycles)
+    multipliers = sum(c.multipliers for c in cycles)
     return NetworkCycles(
         layers=cycles,
         est_cycles=last_beat[graph.layers[-1].name] + 1,
         est_ii=max(c.est_ii for c in cycles),
-        ideal_ii=max(c.ideal_ii for c in cycles),
+        ideal_ii=max(1, ceil_div(macs, multipliers)) if multipliers else 1,
+        macs=macs,
+        multipliers=multipliers,
     )
 
 

@@ -64,6 +64,7 @@ class NetworkCost:
     est_cycles: int
     est_ii: int
     ideal_ii: int
+    macs: int
 
 
 def layer_cost(layer: Layer, board: Board) -> LayerCost:
@@ -81,6 +82,7 @@ def network_cost(graph: Graph, board: Board) -> NetworkCost:
         est_cycles=cycles.est_cycles,
         est_ii=cycles.est_ii,
         ideal_ii=cycles.ideal_ii,
+        macs=cycles.macs,
     )
 
 

@@ -65,14 +65,14 @@ def input_streams(layer: Layer, index: int = 0) -> tuple[StreamView, ...]:
     """Streams of the layer's input ports (numbered from `index`) when it runs alone."""
     return tuple(
         StreamView(index + k, f"{layer.name} input {k}", layer.in_features,
-                   engine_for(layer).values_per_beat(layer), fmt.width, fmt.signed)
+                   layer.widths.input, fmt.width, fmt.signed)
         for k, fmt in enumerate(layer.in_formats())
     )  # fmt: skip
 
 
 def output_stream(layer: Layer, index: int, description: str) -> StreamView:
     fmt = layer.out_format()
-    beat = engine_for(layer).values_per_beat(layer)
+    beat = layer.widths.output
     return StreamView(index, description, layer.out_features, beat, fmt.width, fmt.signed)
 
 
@@ -98,7 +98,10 @@ def streams(graph: Graph) -> tuple[StreamView, ...]:
                 wanted.values_per_beat,
                 wanted.features,
             ):
-                raise FormatError(f"layers {name} and {layer.name}: values per beat differ")
+                raise FormatError(
+                    f"layers {name} and {layer.name}: {name} streams {produced.values_per_beat} "
+                    f"values per beat, {layer.name} reads {wanted.values_per_beat}"
+                )
         last = position == len(graph.layers) - 1
         description = "network output" if last else f"{layer.name} output"
         views.append(output_stream(layer, position + 1, description))

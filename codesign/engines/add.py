@@ -4,12 +4,13 @@ a and b are aligned exactly to the finer fraction (left shifts) and summed one b
 activation and the cast to the calibrated output format follow. Both operands keep the formats
 of their producers.
 
-Cycles: I input beats (both operands together), one registered compute cycle, O output beats.
-Resources (rtl_sim/add_engine.sv.j2): operand frames (features·x bits each, RAMs in P banks
-for the P values of a beat): two per operand, and for the operand that arrives early (a
-residual skip) as many as codesign.cost.input_frames gives, so the network keeps its interval;
-P aligning adders plus the output conversion per lane. Energy: one add per value; the frames
-are read and written once per value. HLS (hls_templates/add.h.j2): fully unrolled.
+Cycles: I input beats (both operands at the input width), one registered compute cycle, O
+output beats at the output width. Resources (rtl_sim/add_engine.sv.j2): operand frames
+(features·x bits each, RAMs in P banks for the P values of an output beat): two per operand,
+and for the operand that arrives early (a residual skip) as many as codesign.cost.input_frames
+gives, so the network keeps its interval; P aligning adders plus the output conversion per
+lane. Energy: one add per value; the frames are read and written once per value.
+HLS (hls_templates/add.h.j2): fully unrolled.
 """
 
 from __future__ import annotations
@@ -109,22 +110,19 @@ class AddEngine(Engine):
     ) -> Layer:
         return replace(_add(layer), input_formats=inputs, output_format=output)
 
-    def tile(self, layer: Layer, reuse_factor: int, values_per_beat: int) -> Layer:
-        return replace(_add(layer), values_per_beat=values_per_beat)
-
-    def values_per_beat(self, layer: Layer) -> int:
-        return _add(layer).values_per_beat
-
     def cycles(self, layer: Layer) -> LayerCycles:
         add = _add(layer)
-        beat = add.values_per_beat
-        return stage_cycles(beats(add.features, beat), COMPUTE_CYCLES, beats(add.features, beat))
+        return stage_cycles(
+            beats(add.features, add.widths.input),
+            COMPUTE_CYCLES,
+            beats(add.features, add.widths.output),
+        )
 
     def resources(
         self, layer: Layer, board: Board, frames: tuple[int, ...] = TWO_FRAMES
     ) -> ResourceEstimate:
         add = _add(layer)
-        beat = add.values_per_beat
+        beat = min(add.widths.output, add.features)  # output lanes, each reading both operands
         formats = add.require_input_formats()
         widths = [f.width for f in formats]
         memories = tuple(
@@ -133,7 +131,9 @@ class AddEngine(Engine):
             for i in range(count)
         )
         sum_bits = max(widths) + abs(formats[0].frac - add.sum_frac) + 1
-        counters = 3 * index_bits(beats(add.features, beat))
+        counters = 2 * index_bits(beats(add.features, add.widths.input)) + index_bits(
+            beats(add.features, add.widths.output)
+        )
         breakdown = {
             "add": beat * 3 * adder_alms(sum_bits),
             "control": counters + PHASE_BITS,
@@ -197,7 +197,8 @@ class AddEngine(Engine):
         check_alpha(add.name, add.activation, add.alpha)
         parameters = (
             ("FEATURES", str(add.features)),
-            ("VALUES_PER_BEAT", str(add.values_per_beat)),
+            ("IN_VALUES_PER_BEAT", str(add.widths.input)),
+            ("VALUES_PER_BEAT", str(add.widths.output)),
             ("A_WIDTH", str(a_format.width)),
             ("A_SIGNED", bit(a_format.signed)),
             ("A_SHIFT", str(a_shift)),
@@ -240,7 +241,6 @@ class AddEngine(Engine):
             "alpha": add.alpha,
             "input_formats": [f.to_dict() for f in add.require_input_formats()],
             "output_format": add.out_format().to_dict(),
-            "values_per_beat": add.values_per_beat,
         }
 
     def from_entry(self, entry: dict[str, Any], prefix: str, arrays: Any) -> Layer:
@@ -254,7 +254,6 @@ class AddEngine(Engine):
             alpha=float(entry["alpha"]),
             input_formats=tuple(FixedPoint.from_dict(f) for f in entry["input_formats"]),
             output_format=FixedPoint.from_dict(entry["output_format"]),
-            values_per_beat=int(entry["values_per_beat"]),
         )
 
     def describe(self, layer: Layer) -> tuple[str, list[str]]:

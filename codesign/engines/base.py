@@ -39,7 +39,9 @@ class LayerCycles:
     A vector passes three stages: `in_beats` input beats (one a cycle, into one of two input
     buffers), `compute_cycles`, and `out_beats` output beats; they overlap on successive
     vectors, so est_cycles = I + C + O and est_ii = max(I, C, O). `macs` counts the products
-    per vector (0 without a matrix), `ideal_ii` is max(ceil(MACs / multipliers), I, O).
+    per vector (0 without a matrix), `ideal_ii` is the compute bound ceil(MACs / multipliers)
+    (without multipliers, the streams' max(I, O)): narrow streams or idle multipliers show as
+    lost efficiency.
     """
 
     reuse_factor: int
@@ -64,7 +66,7 @@ def stage_cycles(
     multipliers: int = 0,
     macs: int = 0,
     ideal_compute: int = 0,
-) -> LayerCycles:
+) -> LayerCycles:  # ideal_compute: ceil(macs / multipliers)
     """The cycle record of an engine whose load, compute and drain stages overlap."""
     return LayerCycles(
         reuse_factor=reuse_factor,
@@ -76,7 +78,8 @@ def stage_cycles(
         compute_cycles=compute,
         est_cycles=in_beats + compute + out_beats,
         est_ii=max(in_beats, compute, out_beats),
-        ideal_ii=max(ideal_compute, in_beats, out_beats),
+        # without multipliers, nothing can idle but the streams: their bound
+        ideal_ii=max(1, ideal_compute) if multipliers else max(in_beats, out_beats),
     )
 
 
@@ -112,10 +115,10 @@ class Engine(ABC):
         """The layer with its weights block-compressed (no weights: unchanged)."""
         return layer
 
-    @abstractmethod
-    def tile(self, layer: Layer, reuse_factor: int, values_per_beat: int) -> Layer:
-        """The layer mapped onto its tiles at a reuse factor, with its stream width (an
-        engine without tiles takes only the width)."""
+    def tile(self, layer: Layer, reuse_factor: int) -> Layer:
+        """The layer mapped onto its tiles at a reuse factor (without tiles: unchanged; the
+        stream widths are the tile pass's, `layer.widths`)."""
+        return layer
 
     def max_reuse(self, layer: Layer) -> int:
         """The largest reuse factor that changes anything (one tile); 1 without tiles."""
@@ -124,10 +127,6 @@ class Engine(ABC):
     def positions(self, layer: Layer) -> int:
         """Times a weight matrix is applied per vector (a Conv2d's output positions)."""
         return 1
-
-    @abstractmethod
-    def values_per_beat(self, layer: Layer) -> int:
-        """Values per beat of the layer's streams."""
 
     # --- costs -------------------------------------------------------------------------------
 

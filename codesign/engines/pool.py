@@ -107,17 +107,12 @@ class PoolEngine(Engine):
     ) -> Layer:
         return replace(_pool(layer), input_format=inputs[0], output_format=output)
 
-    def tile(self, layer: Layer, reuse_factor: int, values_per_beat: int) -> Layer:
-        return replace(_pool(layer), values_per_beat=values_per_beat)
-
-    def values_per_beat(self, layer: Layer) -> int:
-        return _pool(layer).values_per_beat
-
     def cycles(self, layer: Layer) -> LayerCycles:
         pool = _pool(layer)
-        beat = pool.values_per_beat
         return stage_cycles(
-            beats(pool.in_features, beat), COMPUTE_CYCLES, beats(pool.out_features, beat)
+            beats(pool.in_features, pool.widths.input),
+            COMPUTE_CYCLES,
+            beats(pool.out_features, pool.widths.output),
         )
 
     def resources(
@@ -125,14 +120,14 @@ class PoolEngine(Engine):
     ) -> ResourceEstimate:
         pool = _pool(layer)
         x_bits = pool.in_format().width
-        beat = pool.values_per_beat
+        beat = min(pool.widths.output, pool.out_features)  # output lanes
         lanes_ops = pool.area - 1 if pool.mode is PoolMode.MAX else pool.area
         memories = tuple(
             place_ram(f"frame{i}", pool.in_features, x_bits, beat * pool.area, banked=True)
             for i in range(2)
         )
-        counters = index_bits(beats(pool.in_features, beat)) + index_bits(
-            beats(pool.out_features, beat)
+        counters = index_bits(beats(pool.in_features, pool.widths.input)) + index_bits(
+            beats(pool.out_features, pool.widths.output)
         )
         breakdown = {
             "pool": beat * lanes_ops * adder_alms(x_bits + 16),
@@ -219,7 +214,8 @@ class PoolEngine(Engine):
             ("STRIDE_W", str(pool.stride[1])),
             ("OUT_HEIGHT", str(pool.out_height)),
             ("OUT_COLS", str(pool.out_width)),
-            ("VALUES_PER_BEAT", str(pool.values_per_beat)),
+            ("IN_VALUES_PER_BEAT", str(pool.widths.input)),
+            ("VALUES_PER_BEAT", str(pool.widths.output)),
             ("IN_WIDTH", str(source.width)),
             ("IN_SIGNED", bit(source.signed)),
             ("AVERAGE", bit(average)),
@@ -258,7 +254,6 @@ class PoolEngine(Engine):
             "stride": list(pool.stride),
             "input_format": pool.in_format().to_dict(),
             "output_format": pool.out_format().to_dict(),
-            "values_per_beat": pool.values_per_beat,
         }
 
     def from_entry(self, entry: dict[str, Any], prefix: str, arrays: Any) -> Layer:
@@ -274,7 +269,6 @@ class PoolEngine(Engine):
             inputs=tuple(entry["inputs"]),
             input_format=FixedPoint.from_dict(entry["input_format"]),
             output_format=FixedPoint.from_dict(entry["output_format"]),
-            values_per_beat=int(entry["values_per_beat"]),
         )
 
     def describe(self, layer: Layer) -> tuple[str, list[str]]:

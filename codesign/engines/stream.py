@@ -1,6 +1,7 @@
 """What the engines share: stream beats, and the frames and ROMs they place in memory.
 
-Every engine moves `values_per_beat` values a beat on a valid/ready stream and keeps what it
+Every engine moves its streams' widths of values a beat (`layer.widths`: input and output
+values per beat, chosen by the fold pass) on valid/ready streams and keeps what it
 must hold in memories placed by the rules below, costed in the board's resources with the
 logic primitives that follow them (design.md §4).
 
@@ -29,7 +30,6 @@ from typing import Any
 
 from codesign.ir.graph import ceil_div
 
-DEFAULT_VALUES_PER_BEAT = 4
 MLAB_DEPTH = 32
 MLAB_WIDTH = 20
 ALMS_PER_MLAB = 10

@@ -20,6 +20,7 @@ from codesign.cost import (
     network_energy,
     network_resources,
 )
+from codesign.cost.cycles import utilisation
 from codesign.engines import engine_for, matrix_layers
 from codesign.ir.graph import STREAM_ORDER, Graph
 from codesign.records.report import LayerReport, Report, Totals
@@ -70,6 +71,8 @@ def build_report(
                 energy=layer_energy(layer, board).to_json(),
                 overflows=int(trace.saturated),
                 accum_overflows=int(trace.accum_overflows),
+                stream_widths={"input": layer.widths.input, "output": layer.widths.output},
+                est_utilisation=_rounded(utilisation(c.macs, c.multipliers, c.est_ii)),
             )
         )
     cost = network_cost(graph, board)
@@ -93,6 +96,8 @@ def build_report(
             sparsity=round(total_sparsity(graph), 6),
             resources=resources.to_json(),
             energy=network_energy(graph, board).to_json(),
+            macs=cost.macs,
+            est_utilisation=_rounded(utilisation(cost.macs, cost.multipliers, cost.est_ii)),
         ),
         fit=check_fit(resources, board).to_json(),
         resource_model=RESOURCE_MODEL,
@@ -110,3 +115,7 @@ def total_sparsity(graph: Graph) -> float:
     layers = matrix_layers(graph)
     zeros = sum(layer.sparsity * layer.held_weights for layer in layers)
     return zeros / sum(layer.held_weights for layer in layers)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -125,7 +125,7 @@ def _check_fit(graph: Graph, request: GenerateRequest) -> None:
         return
     smallest = check_fit(network_resources(smallest_design(graph), request.board), request.board)
     if smallest.fits:
-        advice = "raise --reuse (every layer at its largest RF fits), prune harder"
+        advice = "raise --target-ii or --reuse (every layer at its largest RF fits), prune harder"
     else:  # no reuse factor helps: say what the smallest design still needs
         needs = ", ".join(f"{item.needed:,} {item.resource}" for item in smallest.overflows())
         advice = (

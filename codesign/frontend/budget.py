@@ -2,7 +2,7 @@
 
 Each layer may take one of `LEVELS` sparsities. Its *sensitivity* at a level is the rise of the
 calibration loss when that layer alone is pruned to it (one shot, no fine-tuning), made
-monotone. The cost of a choice is the design the default reuse rule would generate
+monotone. The cost of a choice is the design the uniform reuse rule would generate
 (`hwcost.CostModel`), which is a whole-network figure (one uniform RF), so the allocators rank
 moves by the MACs they remove and check the real cost:
 

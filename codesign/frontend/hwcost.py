@@ -1,10 +1,12 @@
-"""The hardware cost of a pruned model: the design the default reuse rule would generate.
+"""The hardware cost of a pruned model: the design the uniform reuse rule would generate.
 
 One cost model: whatever the model, its matrix layers become IR layers, are compressed at the
-block, folded by the default rule (codesign.passes.fold: the smallest uniform RF whose design
-fits the board's DSP blocks, M20K, ALMs and registers) and costed by the engines
-(codesign.cost). For a model the hardware flow can lower (codesign.frontend.lower) this is
-exactly what `generate` builds, pooling and adds included ("hardware IR"). A model it cannot
+block, folded by the uniform rule (codesign.passes.fold: the smallest uniform RF whose design
+fits the board's DSP blocks, M20K, ALMs and registers, 4-value streams; `generate --reuse
+uniform`) and costed by the engines (codesign.cost). For a model the hardware flow can lower
+(codesign.frontend.lower) this is exactly what `generate --reuse uniform` builds, pooling and
+adds included ("hardware IR"); the default folding of `generate` differs (per-layer RFs and
+stream widths: benchmarks/results/folding.md). A model it cannot
 lower is costed as the chain of its prunable layers alone ("prunable layers"), with the widths
 of `--weight-bits`/`--act-bits` (the cost depends on widths, not on calibrated ranges): a
 Linear applied once is a Dense and a plain Conv2d (no groups or dilation, integer padding)

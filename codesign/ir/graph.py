@@ -38,36 +38,16 @@ from codesign.ir.fixed import (
     alpha_raw,
     pool_reciprocal_raw,
 )
-from codesign.ir.layout import STREAM_ORDER, flatten_sources, from_stream, to_stream
+from codesign.ir.layout import STREAM_ORDER, StreamWidths, flatten_sources, from_stream, to_stream
 from codesign.ir.matrix import BlockCSR, ConvGeometry, LayerFormats, Tiling, ceil_div
 
-__all__ = [  # the layer parts from codesign.ir.matrix are part of this module's interface
-    "ALPHA_BITS",
-    "ALPHA_FRAC",
-    "GRAPH_INPUT",
-    "POOL_FRAC",
-    "STREAM_ORDER",
-    "Activation",
-    "Add",
-    "BlockCSR",
-    "Conv2d",
-    "ConvGeometry",
-    "Dense",
-    "Graph",
-    "Layer",
-    "LayerFormats",
-    "Pool2d",
-    "PoolMode",
-    "Tiling",
-    "activation_frac_bits",
-    "alpha_fits",
-    "alpha_raw",
-    "ceil_div",
-    "flatten_sources",
-    "from_stream",
-    "pool_reciprocal_raw",
+__all__ = [  # the layer parts from codesign.ir.matrix and .layout are part of this interface
+    "ALPHA_BITS", "ALPHA_FRAC", "GRAPH_INPUT", "POOL_FRAC", "STREAM_ORDER", "StreamWidths",
+    "Activation", "Add", "BlockCSR", "Conv2d", "ConvGeometry", "Dense", "Graph", "Layer",
+    "LayerFormats", "Pool2d", "PoolMode", "Tiling", "activation_frac_bits", "alpha_fits",
+    "alpha_raw", "ceil_div", "flatten_sources", "from_stream", "pool_reciprocal_raw",
     "to_stream",
-]
+]  # fmt: skip
 
 
 class Activation(StrEnum):
@@ -105,6 +85,7 @@ class Dense:
     # (C, H, W) when the layer reads a PyTorch-flattened feature map: column c·H·W + y·W + x
     # of W reads stream value (y·W + x)·C + c (flatten_sources); None: column j reads value j
     input_map: tuple[int, int, int] | None = None
+    widths: StreamWidths = StreamWidths()  # values per beat in and out (set by the tile pass)
     kind: str = field(default="dense", init=False)
 
     @property
@@ -258,7 +239,7 @@ class Pool2d:
     inputs: tuple[str, ...] = ()
     input_format: FixedPoint | None = None
     output_format: FixedPoint | None = None
-    values_per_beat: int = 4
+    widths: StreamWidths = StreamWidths()
     kind: str = field(default="pool2d", init=False)
 
     @property
@@ -312,7 +293,7 @@ class Add:
     alpha: float = 0.0
     input_formats: tuple[FixedPoint, ...] | None = None
     output_format: FixedPoint | None = None
-    values_per_beat: int = 4
+    widths: StreamWidths = StreamWidths()
     kind: str = field(default="add", init=False)
 
     def __post_init__(self) -> None:

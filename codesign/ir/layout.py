@@ -4,16 +4,34 @@ Feature maps are channel-last, pixel by pixel in raster order with a pixel's C v
 ((H, W, C), as hls4ml's io_stream and FINN stream them), so a layer with a window can start
 on the first rows of its input; anything else travels as it is. PyTorch's layout of a map is
 (C, H, W): these helpers convert batches between the two, and give the permutation a Linear
-after a Flatten reads its columns through.
+after a Flatten reads its columns through. How many values a beat carries is a design
+parameter of every stream (`StreamWidths`, chosen by the fold pass).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 # the order values travel in, stated in design.json and report.json
 STREAM_ORDER = "feature maps channel-last: (H, W, C), a pixel's channels together"
+DEFAULT_VALUES_PER_BEAT = 4
+
+
+@dataclass(frozen=True)
+class StreamWidths:
+    """Values per beat of a layer's input streams (every operand's: the streams of the values
+    it reads) and of its output stream. A stream has one width, its producer's output width,
+    so a layer's `input` is its producers' `output` (the tile pass sets both)."""
+
+    input: int = DEFAULT_VALUES_PER_BEAT
+    output: int = DEFAULT_VALUES_PER_BEAT
+
+    def __post_init__(self) -> None:
+        if self.input < 1 or self.output < 1:
+            raise ValueError(f"values per beat must be at least 1, got {self}")
 
 
 def to_stream(x: npt.ArrayLike, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:

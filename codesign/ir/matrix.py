@@ -110,7 +110,6 @@ class Tiling:
     """
 
     reuse_factor: int
-    values_per_beat: int
     slots: npt.NDArray[np.int64]
 
     @property

@@ -1,15 +1,19 @@
-"""Choose every layer's reuse factor for the board and tile the graph with it (the folding pass).
+"""Fold every layer onto the board: reuse factors and stream widths (the folding pass).
 
-`tile` applies given reuse factors: how a matrix layer's kept blocks are dealt to tiles is its
-engine's (codesign.engines.matrix.ir.tile); pooling and adds only take the stream width.
+`tile` applies given reuse factors and stream widths: how a matrix layer's kept blocks are
+dealt to tiles is its engine's (codesign.engines.matrix.ir.tile); every layer takes the width
+of the streams it reads and of the one it writes (`StreamWidths`).
 
 The options (codesign.options.Reuse):
-  DefaultReuse   the smallest RF, uniform over the network, whose design fits the board: its
-                 DSP blocks first, then the resource estimate (M20K, ALMs, registers), since a
-                 conv's input frame is copied for every tile input that reads it;
-  BalancedReuse  per-layer RFs for the smallest interval the board can hold: every matrix layer
-                 gets the largest RF whose compute stage (positions·RF) fits the interval;
-  UniformReuse   one given RF for all layers;  PerLayerReuse  one given RF per layer.
+  FoldedReuse      (the default) one interval for every layer, FINN's SetFolding: each matrix
+                   layer at the largest RF whose compute (positions·RF) fits it, each stream
+                   at the fewest values per beat that carry its vector within it (at least 4);
+                   the smallest interval whose design fits the board, or --target-ii;
+  UniformFitReuse  the smallest RF, uniform over the network, whose design fits the board (its
+                   DSP blocks first, then the resource estimate: M20K, ALMs, registers), with
+                   4-value streams (`--reuse uniform`; the pruning budgets cost this one);
+  BalancedReuse    FoldedReuse's RFs with 4-value streams (`--reuse balanced`);
+  UniformReuse     one given RF for all layers;  PerLayerReuse  one given RF per layer.
 Every design is costed by the engines' own models (codesign.cost).
 """
 
@@ -22,18 +26,20 @@ from dataclasses import replace
 from codesign.boards import Board
 from codesign.cost import fits_board, layer_cycles
 from codesign.engines import engine_for, matrix_layers
-from codesign.engines.stream import DEFAULT_VALUES_PER_BEAT
 from codesign.errors import CodesignError
-from codesign.ir.graph import Graph, ceil_div
+from codesign.ir.graph import GRAPH_INPUT, Graph, Layer, StreamWidths, ceil_div
+from codesign.ir.layout import DEFAULT_VALUES_PER_BEAT
 from codesign.options import (
     DEFAULT_REUSE,
-    DefaultReuse,
+    FoldedReuse,
     PerLayerReuse,
     Reuse,
+    UniformFitReuse,
     UniformReuse,
 )
 
 log = logging.getLogger(__name__)
+Widths = int | Mapping[str, int]  # values per beat: one for every stream, or one per value
 EXACT_SCAN = 256  # default reuse: candidate RFs tried one by one; the rest are bisected
 
 
@@ -41,35 +47,126 @@ def fold(
     graph: Graph,
     board: Board | None,
     reuse: Reuse = DEFAULT_REUSE,
-    values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
+    values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT,
 ) -> Graph:
     """The compressed graph tiled at the reuse factors `reuse` chooses on `board` (a rule
-    that only applies given factors needs no board)."""
+    that only applies given factors needs no board); the folding rule also chooses the
+    stream widths, the other rules stream `values_per_beat`."""
+    if isinstance(reuse, FoldedReuse):
+        if reuse.target_ii is not None:
+            interval = reuse.target_ii
+            bound = interval_bound(graph)
+            if interval < bound:
+                log.warning(
+                    "--target-ii %d is below what the engines reach (%d: a conv computes one "
+                    "output position a cycle); folding to %d",
+                    interval,
+                    bound,
+                    bound,
+                )
+        elif board is None:
+            raise CodesignError("folding to the smallest interval needs a board to fit")
+        else:
+            interval = smallest_interval(graph, board)
+        interval = max(interval, interval_bound(graph))
+        log.info("folded to an interval of %d cycles", interval)
+        return fold_to_interval(graph, interval)
     return tile(graph, reuse_factors(graph, board, reuse, values_per_beat), values_per_beat)
+
+
+def fold_to_interval(graph: Graph, interval: int) -> Graph:
+    """Every layer folded to `interval` cycles a vector with the fewest multipliers: each
+    matrix layer at the largest RF whose compute (positions·RF) fits it, each stream at the
+    fewest values per beat that carry its vector in at most `interval` beats, but at least
+    DEFAULT_VALUES_PER_BEAT (narrower streams save a few output lanes and add input beats to
+    every layer's latency). A layer that cannot meet it (a conv computes one position at a
+    time: at least `positions` cycles) takes RF 1 and bounds the interval, and the streams
+    are sized for that bound (wider ones would gain nothing)."""
+    interval = max(interval, interval_bound(graph))
+
+    def width(length: int) -> int:
+        return max(ceil_div(length, interval), DEFAULT_VALUES_PER_BEAT)
+
+    widths = {GRAPH_INPUT: width(graph.layers[0].in_features)}
+    for layer in graph.layers:
+        widths[layer.name] = width(layer.out_features)
+    return tile(graph, reuse_for_interval(graph, interval), widths)
+
+
+def interval_bound(graph: Graph) -> int:
+    """The smallest interval any folding reaches: the most output positions of a matrix
+    layer (each takes at least one cycle at RF 1)."""
+    return max((engine_for(layer).positions(layer) for layer in matrix_layers(graph)), default=1)
+
+
+def smallest_interval(graph: Graph, board: Board) -> int:
+    """The smallest interval whose folded design fits the board (see default_reuse_factor
+    for the search: an exact scan of the smallest candidates, then bisection), or the
+    largest candidate when none fits (the caller reports the overflow). The candidates are
+    where the design changes: a layer's positions·RF, or a stream's beats ceil(n / P) at
+    P > DEFAULT_VALUES_PER_BEAT."""
+    candidates: set[int] = set()
+    for layer in matrix_layers(graph):
+        engine = engine_for(layer)
+        candidates.update(engine.positions(layer) * r for r in _reuse_starts(layer))
+    for length in {graph.layers[0].in_features, *(layer.out_features for layer in graph.layers)}:
+        widths = range(DEFAULT_VALUES_PER_BEAT, length + 1)
+        candidates.update(ceil_div(length, width) for width in widths)
+    bound = interval_bound(graph)
+    ordered = sorted(c for c in candidates | {bound} if c >= bound)
+
+    def fits(interval: int) -> bool:
+        return fits_board(fold_to_interval(graph, interval), board)
+
+    return _smallest_fitting(ordered, fits)
+
+
+def _reuse_starts(layer: Layer) -> list[int]:
+    return _smallest_reuse_per_tile_count(engine_for(layer).max_reuse(layer))
 
 
 def tile(
     graph: Graph,
     reuse: int | Mapping[str, int],
-    values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
+    values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT,
 ) -> Graph:
     """Tile every layer; `reuse` is one RF for all or a mapping from layer name to RF
-    (layers without tiles need no entry)."""
+    (layers without tiles need no entry). `values_per_beat` is one width for every stream or
+    one per value (GRAPH_INPUT and every layer's name; a width above the value's length
+    is its length: the whole vector in one beat). Raises ValueError where the two operands
+    of an Add would stream at different widths."""
     layers = []
     for layer in graph.layers:
         engine = engine_for(layer)
         requested = reuse if isinstance(reuse, int) else reuse.get(layer.name, 1)
         if engine.folded and not isinstance(reuse, int) and layer.name not in reuse:
             raise KeyError(f"layer {layer.name}: no reuse factor given")
-        layers.append(engine.tile(layer, requested, values_per_beat))
+        tiled = engine.tile(layer, requested)
+        layers.append(replace(tiled, widths=_widths(graph, layer, values_per_beat)))
     return replace(graph, layers=tuple(layers))
+
+
+def _widths(graph: Graph, layer: Layer, values_per_beat: Widths) -> StreamWidths:
+    def width(name: str, features: int) -> int:
+        if isinstance(values_per_beat, int):
+            given = values_per_beat
+        elif name in values_per_beat:
+            given = values_per_beat[name]
+        else:
+            raise KeyError(f"no stream width given for {name}")
+        return max(1, min(given, features))
+
+    inputs = {width(name, layer.in_features) for name in graph.inputs_of(layer)}
+    if len(inputs) != 1:
+        raise ValueError(f"layer {layer.name}: its operands stream at different widths {inputs}")
+    return StreamWidths(input=inputs.pop(), output=width(layer.name, layer.out_features))
 
 
 def reuse_factors(
     graph: Graph,
     board: Board | None,
     reuse: Reuse,
-    values_per_beat: int = DEFAULT_VALUES_PER_BEAT,
+    values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT,
 ) -> int | dict[str, int]:
     """One RF for every layer, or one per matrix layer (by IR name), for streams of
     `values_per_beat` values."""
@@ -79,9 +176,9 @@ def reuse_factors(
         return _per_layer(graph, reuse)
     if board is None:
         raise CodesignError(f"the reuse rule {type(reuse).__name__} needs a board to fit")
-    if isinstance(reuse, DefaultReuse):
+    if isinstance(reuse, UniformFitReuse):
         factor = default_reuse_factor(graph, board, values_per_beat)
-        log.info("default reuse factor on %s: %d", board.key, factor)
+        log.info("smallest uniform reuse factor that fits %s: %d", board.key, factor)
         return factor
     balanced = balanced_reuse_factors(graph, board, values_per_beat)
     log.info("balanced reuse factors on %s: %s", board.key, balanced)
@@ -122,7 +219,7 @@ def _smallest_reuse_per_tile_count(nnz_blocks: int) -> list[int]:
 
 
 def default_reuse_factor(
-    graph: Graph, board: Board, values_per_beat: int = DEFAULT_VALUES_PER_BEAT
+    graph: Graph, board: Board, values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT
 ) -> int:
     """The smallest uniform RF whose design fits the board (see the module docstring).
 
@@ -136,17 +233,24 @@ def default_reuse_factor(
     even that does not fit; the caller reports the overflow.
     """
     sizes = [engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)]
-    largest = max(sizes, default=1)
     candidates = sorted({r for size in sizes for r in _smallest_reuse_per_tile_count(size)})
 
     def fits(reuse: int) -> bool:
         return fits_board(tile(graph, reuse, values_per_beat), board)
 
+    return _smallest_fitting(candidates, fits)
+
+
+def _smallest_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int:
+    """The first of ascending `candidates` that fits: the first EXACT_SCAN tried in order,
+    the rest bisected, the last costed first; the last one if none fits (1 if none)."""
+    if not candidates:
+        return 1
     if len(candidates) > EXACT_SCAN and not fits(candidates[-1]):
-        return largest
-    found = next((reuse for reuse in candidates[:EXACT_SCAN] if fits(reuse)), None)
+        return candidates[-1]
+    found = next((value for value in candidates[:EXACT_SCAN] if fits(value)), None)
     if found is not None or len(candidates) <= EXACT_SCAN:
-        return largest if found is None else found
+        return candidates[-1] if found is None else found
     return _first_fitting(candidates[EXACT_SCAN:], fits)  # its last entry fits
 
 
@@ -163,7 +267,7 @@ def _first_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int:
     return candidates[low]
 
 
-def smallest_design(graph: Graph, values_per_beat: int = DEFAULT_VALUES_PER_BEAT) -> Graph:
+def smallest_design(graph: Graph, values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT) -> Graph:
     """The graph with every matrix layer at its largest RF (one tile): the fewest DSP blocks
     and logic any reuse factor gives."""
     largest = {layer.name: engine_for(layer).max_reuse(layer) for layer in matrix_layers(graph)}
@@ -182,7 +286,7 @@ def reuse_for_interval(graph: Graph, interval: int) -> dict[str, int]:
 
 
 def balanced_reuse_factors(
-    graph: Graph, board: Board, values_per_beat: int = DEFAULT_VALUES_PER_BEAT
+    graph: Graph, board: Board, values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT
 ) -> dict[str, int]:
     """Per-layer RFs for the smallest interval the board can hold (`--reuse balanced`).
 

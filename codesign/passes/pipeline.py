@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from codesign.boards import Board
-from codesign.engines.stream import DEFAULT_VALUES_PER_BEAT
 from codesign.ir.graph import Graph
+from codesign.ir.layout import DEFAULT_VALUES_PER_BEAT
 from codesign.options import DEFAULT_REUSE, Reuse
 from codesign.passes.compress import compress
 from codesign.passes.fold import fold, tile
@@ -40,7 +40,8 @@ class BuildOptions:
     weight_bits: int = 8
     act_bits: int = 16
     precision: Precision | None = None
-    values_per_beat: int = DEFAULT_VALUES_PER_BEAT
+    # stream widths: one, or per value; the folding rule (FoldedReuse) chooses its own
+    values_per_beat: int | Mapping[str, int] = DEFAULT_VALUES_PER_BEAT
 
 
 @dataclass(frozen=True)

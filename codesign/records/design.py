@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import numpy as np
 
 from codesign.engines import engine_for, engine_of_kind
 from codesign.errors import CodesignError, OutputDirError
-from codesign.ir.graph import STREAM_ORDER, Graph, Layer
+from codesign.ir.graph import STREAM_ORDER, Graph, Layer, StreamWidths
 from codesign.records.base import field, int_tuple, read_json
 
 # 3: values in stream order, feature maps channel-last (H, W, C); a Dense's input_map
-SCHEMA = "codesign.design/3"
+# 4: every layer's stream widths: in_values_per_beat (its inputs) and values_per_beat (output)
+SCHEMA = "codesign.design/4"
 
 
 def _layer_entry(layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -29,6 +31,8 @@ def _layer_entry(layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> di
         "source_name": layer.source_name,
         "kind": layer.kind,
         "inputs": list(layer.inputs),
+        "in_values_per_beat": layer.widths.input,
+        "values_per_beat": layer.widths.output,
     }
     entry.update(engine_for(layer).to_entry(layer, prefix, arrays))
     return entry
@@ -59,7 +63,11 @@ def _load_layer(entry: Any, prefix: str, arrays: Any, where: str) -> Layer:
     where = f"{where}, layer {entry.get('name', '?')!r}"
     try:
         engine = engine_of_kind(str(field(entry, "kind", str, where)))
-        return engine.from_entry(entry, prefix, arrays)
+        widths = StreamWidths(
+            input=int(field(entry, "in_values_per_beat", int, where)),
+            output=int(field(entry, "values_per_beat", int, where)),
+        )
+        return replace(engine.from_entry(entry, prefix, arrays), widths=widths)
     except CodesignError as error:
         raise OutputDirError(f"{where}: {error}") from None
     except KeyError as error:

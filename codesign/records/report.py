@@ -2,14 +2,15 @@
 
 Built by codesign.flows.estimates from the tiled graph; read back by `codesign report`, the
 notebooks and other tools with a check of the schema and of every key's type. Keys that
-schema 2 gained later (a layer's inputs, output_shape, macs and overflow counts; n_vectors)
-may be absent from older files: they read as None.
+schema 2 gained later (a layer's inputs, output_shape, macs and overflow counts; n_vectors;
+stream widths `stream_widths` {input, output} and `est_utilisation`, also in the totals with
+`macs`) may be absent from older files: they read as None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,6 +53,8 @@ class LayerReport:
     energy: Mapping[str, Any]
     overflows: int | None
     accum_overflows: int | None
+    stream_widths: Mapping[str, int] | None = None  # values per beat {"input", "output"}
+    est_utilisation: float | None = None  # MACs / (multipliers · est_ii)
 
     def get(self, key: str, default: Any = None) -> Any:
         """An engine field (`block`, `sparsity`, ...), or `default` when the engine has none."""
@@ -78,6 +81,8 @@ class LayerReport:
             "energy": dict(self.energy),
             "overflows": self.overflows,
             "accum_overflows": self.accum_overflows,
+            "stream_widths": dict(self.stream_widths) if self.stream_widths else None,
+            "est_utilisation": self.est_utilisation,
         }
 
     @classmethod
@@ -104,6 +109,8 @@ class LayerReport:
             energy=field(data, "energy", dict, where),
             overflows=optional(data, "overflows", int, where),
             accum_overflows=optional(data, "accum_overflows", int, where),
+            stream_widths=optional(data, "stream_widths", dict, where),
+            est_utilisation=optional(data, "est_utilisation", float, where),
         )
 
 
@@ -119,9 +126,12 @@ class Totals:
     sparsity: float
     resources: Mapping[str, Any]
     energy: Mapping[str, Any]
+    macs: int | None = None
+    est_utilisation: float | None = None
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("macs", "est_utilisation")
 
     def to_json(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__} | {
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {
             "resources": dict(self.resources),
             "energy": dict(self.energy),
         }
@@ -130,13 +140,14 @@ class Totals:
     def from_json(cls, data: Mapping[str, Any], where: str) -> Totals:
         where = f"{where}, totals"
         kinds: dict[str, type] = {"est_latency_us": float, "sparsity": float}
-        kinds |= {"resources": dict, "energy": dict}
-        return cls(
-            **{
-                key: field(data, key, kinds.get(key, int), where)
-                for key in cls.__dataclass_fields__
-            }
-        )
+        kinds |= {"resources": dict, "energy": dict, "est_utilisation": float}
+        values: dict[str, Any] = {
+            f.name: (optional if f.name in cls.OPTIONAL else field)(
+                data, f.name, kinds.get(f.name, int), where
+            )
+            for f in fields(cls)
+        }
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class RtlsimEntry:
     est_ii: int
     ideal_ii: int
     efficiency: float | None  # ideal_ii / sim_ii
+    utilisation: float | None  # MACs / (multipliers · sim_ii); None without multipliers
     outputs_match: bool
     mismatches: int
     first_mismatch: Mapping[str, Any] | None
@@ -45,6 +46,7 @@ class RtlsimEntry:
             est_ii=field(data, "est_ii", int, where),
             ideal_ii=field(data, "ideal_ii", int, where),
             efficiency=optional(data, "efficiency", float, where),
+            utilisation=optional(data, "utilisation", float, where),
             outputs_match=field(data, "outputs_match", bool, where),
             mismatches=field(data, "mismatches", int, where),
             first_mismatch=optional(data, "first_mismatch", dict, where),

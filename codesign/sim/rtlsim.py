@@ -1,7 +1,8 @@
 """RTL simulation of a project with Verilator through cocotb: outputs bit for bit, and cycles.
 
-`simulate(project)` renders the SystemVerilog from the project's design (the same emitter as
-`generate`, so the sources are those of `rtl/`), builds it with cocotb's Verilator runner
+`simulate(project)` reads the project's SystemVerilog and memory files (`rtl/`, as a synthesis
+tool would; a file that differs from what generate writes for design.json is simulated as it
+is, with a warning, and a missing one is an error), builds it with cocotb's Verilator runner
 (cached under $CODESIGN_CACHE, default ~/.cache/codesign, keyed by a hash of the sources and
 build settings, so a rerun or another weight pattern of the same shape reuses the build), runs
 the harness on the project's test vectors and returns the `codesign.rtlsim/1` result (§7).
@@ -25,6 +26,7 @@ import numpy as np
 
 from codesign import reference, vectors
 from codesign.cost import network_cycles
+from codesign.cost.cycles import utilisation
 from codesign.emit import rtl
 from codesign.engines import LayerCycles
 from codesign.errors import CodesignError, OutputDirError, ToolError
@@ -180,13 +182,14 @@ def _entry(
     est_cycles: int,
     est_ii: int,
     ideal_ii: int,
+    work: tuple[int, int],
     n_vectors: int,
     accum: list[RawArray],
     outputs: list[RawArray],
     saturated: int,
 ) -> RtlsimEntry:
     """An rtlsim.json entry: nonzero fraction over the pre-activation (pre-cast) values,
-    saturated fraction over the output values."""
+    saturated fraction over the output values; `work`: MACs a vector and multipliers."""
     values = sum(a.size for a in accum)
     nonzero = sum(int(np.count_nonzero(a)) for a in accum)
     output_values = sum(o.size for o in outputs)
@@ -199,6 +202,7 @@ def _entry(
         est_ii=est_ii,
         ideal_ii=ideal_ii,
         efficiency=ideal_ii / sim_ii if sim_ii else None,
+        utilisation=utilisation(*work, sim_ii),
         outputs_match=measured["outputs_match"],
         mismatches=measured["mismatches"],
         first_mismatch=measured["first_mismatch"],
@@ -206,6 +210,31 @@ def _entry(
         nonzero_output_fraction=nonzero / values if values else 0.0,
         saturated_fraction=saturated / output_values if output_values else 0.0,
     )
+
+
+def _project_files(
+    project: Path, expected: dict[str, Any], given: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The project's copies (under rtl/) of the files `expected` names, in its order, except
+    those `given`. A missing file is an error; one that differs from what generate writes
+    for design.json is simulated as it is, with a warning (an edited design is the user's)."""
+    files = {}
+    for name, content in expected.items():
+        if given and name in given:
+            files[name] = given[name]
+            continue
+        path = project / rtl.RTL_FOLDER / name
+        if not path.is_file():
+            raise OutputDirError(f"{project}: {rtl.RTL_FOLDER}/{name} is missing; run generate")
+        text = path.read_text()
+        wanted = content if isinstance(content, str) else content.decode()
+        if text != wanted:
+            log.warning(
+                "%s differs from what generate writes for design.json; simulating it as it is",
+                path,
+            )
+        files[name] = text
+    return files
 
 
 def _vector_count(available: int, requested: int | None, path: Path) -> int:
@@ -254,15 +283,25 @@ def simulate(
     operands = [vectors.parse_rows(path.read_text()) for path in operand_files]
     count = _vector_count(min(len(rows) for rows in operands), n_vectors, operand_files[0])
 
+    # the project's own RTL (rtl/*.sv, rtl/mem/*.mem), as a synthesis tool would read it; a
+    # layer alone gets a harness of its own
+    rendered = rtl.sources(dut, network=len(dut.layers) > 1)
+    harness = {rtl.HARNESS_FILE: rendered[rtl.HARNESS_FILE]} if layer is not None else {}
+    sources = _project_files(project, rendered, harness)
+    memories = {
+        f"{rtl.MEM_FOLDER}/{name}": content
+        for item in dut.layers
+        for name, content in rtl.memory_files(item).items()
+    }
+    memory_files = _project_files(project, memories)
+
     work = project / WORK_FOLDER / ("network" if layer is None else dut.layers[0].name)
     if work.exists():
         shutil.rmtree(work)
     (work / rtl.MEM_FOLDER).mkdir(parents=True)
-    for item in dut.layers:
-        for name, content in rtl.memory_files(item).items():
-            (work / rtl.MEM_FOLDER / name).write_bytes(content)
+    for name, text in memory_files.items():
+        (work / name).write_text(text)
 
-    sources = rtl.sources(dut, network=len(dut.layers) > 1)
     config = _bench_config(project, graph, dut, count, work)
     if fast_sim is None:
         fast_sim = config["planned_cycles"] > FAST_SIM_ABOVE_CYCLES
@@ -287,6 +326,7 @@ def simulate(
         estimate.est_cycles,
         estimate.est_ii,
         estimate.ideal_ii,
+        (estimate.macs, estimate.multipliers),
         count,
         [t.accum for t in computing or traces],
         [t.output for t in traces],
@@ -322,6 +362,7 @@ def _layer_entry(
         cycles.est_cycles,
         cycles.est_ii,
         cycles.ideal_ii,
+        (cycles.macs, cycles.multipliers),
         count,
         [trace.accum],
         [trace.output],

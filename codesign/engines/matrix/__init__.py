@@ -45,17 +45,14 @@ class MatrixEngine(Engine):
     def compress(self, layer: Layer, block: tuple[int, int] | None) -> Layer:
         return ir.compress(_matrix(layer), block)
 
-    def tile(self, layer: Layer, reuse_factor: int, values_per_beat: int) -> Layer:
-        return ir.tile(_matrix(layer), reuse_factor, values_per_beat)
+    def tile(self, layer: Layer, reuse_factor: int) -> Layer:
+        return ir.tile(_matrix(layer), reuse_factor)
 
     def max_reuse(self, layer: Layer) -> int:
         return max(1, _matrix(layer).require_csr().nnz_blocks)
 
     def positions(self, layer: Layer) -> int:
         return _matrix(layer).positions
-
-    def values_per_beat(self, layer: Layer) -> int:
-        return _matrix(layer).require_tiling().values_per_beat
 
     def cycles(self, layer: Layer) -> LayerCycles:
         return cost.cycles(_matrix(layer))

@@ -1,15 +1,15 @@
 """The matrix engine's closed forms: cycles, DSP blocks, memories and logic, energy.
 
-Cycles (checked against Verilator, which meets them exactly): a vector is loaded in
-I = ceil(in_features / P) beats into one of two input buffers; compute takes C = RF cycles
-for a Dense (in cycle c every tile multiplies its c-th block, Br×Bc products, and the Br
-partial sums are added into the block-row's accumulators) and positions·RF for a Conv2d (the
-same schedule per output position on that position's im2col patch); the O = ceil(out_features
-/ P) output beats drain from an output frame. The last input beat is accepted in cycle I - 1,
-compute follows at once (the schedule ROMs are read one cycle ahead), the result moves to the
-output bank with the last compute cycle and the first output beat leaves in the next. Where
-tiles do not divide the kept blocks a Conv2d loses the partly idle last cycle at every position
-(positions·RF against ceil(positions·nnz_blocks / tiles)).
+Cycles (checked against Verilator, which meets them exactly): a vector is loaded in I =
+ceil(in_features / P_in) beats into one of two input buffers; compute takes C = RF cycles for a
+Dense (in cycle c every tile multiplies its c-th block, Br×Bc products, and the Br partial sums
+are added into the block-row's accumulators) and positions·RF for a Conv2d (the same schedule
+per output position on that position's im2col patch); the O = ceil(out_features / P_out) output
+beats drain from an output frame (P_in, P_out: the layer's stream widths). The last input beat
+is accepted in cycle I - 1, compute follows at once (the schedule ROMs are read one cycle
+ahead), the result moves to the output bank with the last compute cycle and the first output
+beat leaves in the next. Where tiles do not divide the kept blocks a Conv2d loses the partly
+idle last cycle at every position (positions·RF against ceil(positions·nnz_blocks / tiles)).
 
 Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), per layer:
   multipliers  T·Br·Bc in T tiles; DSP blocks = ceil(d / m), m multipliers per DSP block in
@@ -45,8 +45,8 @@ Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), p
                index and every tile has an adder and a grid_rows:1 multiplexer per row bit.
   tiles        at RF > 1 each tile's weight and slot register bits that differ between the
                words it loads (the others, and all of them at RF 1, hold constants).
-  output       P lanes, each a multiplexer of out_beats accumulators, a rounding adder and a
-               saturation comparison (a bits each).
+  output       P_out lanes (at most out_features), each a multiplexer of out_beats
+               accumulators, a rounding adder and a saturation comparison (a bits each).
   control      the phase register and the beat and cycle counters.
 Conv2d (the same tiles applied once per output position, on that position's im2col patch):
   frames       the double-buffered input frame (2·in_features·x bits) and the working and
@@ -100,9 +100,9 @@ def cycles(layer: Dense) -> LayerCycles:
     multipliers = tiling.tiles * block_size
     macs = csr.nnz_blocks * block_size * layer.positions
     return stage_cycles(
-        beats(layer.in_features, tiling.values_per_beat),
+        beats(layer.in_features, layer.widths.input),
         layer.positions * tiling.reuse_factor,
-        beats(layer.out_features, tiling.values_per_beat),
+        beats(layer.out_features, layer.widths.output),
         reuse_factor=tiling.reuse_factor,
         tiles=tiling.tiles,
         multipliers=multipliers,
@@ -237,13 +237,13 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     br, bc = csr.block
     grid_rows, grid_cols = csr.grid
     tiles, reuse = tiling.tiles, tiling.reuse_factor
-    beat = tiling.values_per_beat
+    beat = min(layer.widths.output, layer.out_features)  # output lanes (the rest are zero)
     x_bits, w_bits, a_bits = formats.input.width, formats.weight.width, formats.accum.width
-    in_beats = beats(layer.in_features, beat)
-    out_beats = beats(layer.out_features, beat)
+    in_beats = beats(layer.in_features, layer.widths.input)
+    out_beats = beats(layer.out_features, layer.widths.output)
     conv = isinstance(layer, Conv2d)
     # a conv accumulates one position (Cout rows) at a time and buffers frames in RAMs
-    acc_rows = grid_rows * br if conv else max(grid_rows * br, out_beats * beat)
+    acc_rows = grid_rows * br if conv else max(grid_rows * br, out_beats * layer.widths.output)
     slot_bits = 1 + index_bits(grid_rows) + index_bits(grid_cols)
     multipliers = tiles * br * bc
 

@@ -130,18 +130,14 @@ def tiles_and_reuse(nnz_blocks: int, requested: int) -> tuple[int, int]:
     return tiles, max(1, ceil_div(nnz_blocks, tiles))
 
 
-def tile(layer: Dense, reuse_factor: int, values_per_beat: int) -> Dense:
+def tile(layer: Dense, reuse_factor: int) -> Dense:
     if reuse_factor < 1:
         raise ValueError(f"layer {layer.name}: reuse factor must be >= 1, got {reuse_factor}")
     nnz = layer.require_csr().nnz_blocks
     tiles, effective = tiles_and_reuse(nnz, reuse_factor)
     slots = np.full(tiles * effective, -1, dtype=np.int64)
     slots[:nnz] = np.arange(nnz)
-    tiling = Tiling(
-        reuse_factor=effective,
-        values_per_beat=values_per_beat,
-        slots=slots.reshape(tiles, effective),
-    )
+    tiling = Tiling(reuse_factor=effective, slots=slots.reshape(tiles, effective))
     return replace(layer, tiling=tiling)
 
 
@@ -180,7 +176,6 @@ def to_entry(layer: Dense, prefix: str, arrays: dict[str, np.ndarray]) -> dict[s
         "block": list(csr.block),
         "formats": {key: getattr(formats, key).to_dict() for key in FORMAT_KEYS},
         "reuse_factor": tiling.reuse_factor,
-        "values_per_beat": tiling.values_per_beat,
         "weight_overflows": layer.weight_overflows,
     }
     if layer.input_map is not None:
@@ -213,11 +208,7 @@ def from_entry(entry: dict[str, Any], prefix: str, arrays: Any) -> Dense:
     formats = LayerFormats(
         **{key: FixedPoint.from_dict(entry["formats"][key]) for key in FORMAT_KEYS}
     )
-    tiling = Tiling(
-        reuse_factor=int(entry["reuse_factor"]),
-        values_per_beat=int(entry["values_per_beat"]),
-        slots=arrays[prefix + "slots"],
-    )
+    tiling = Tiling(reuse_factor=int(entry["reuse_factor"]), slots=arrays[prefix + "slots"])
     common: dict[str, Any] = dict(
         name=entry["name"],
         source_name=entry["source_name"],
