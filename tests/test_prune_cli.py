@@ -113,11 +113,14 @@ def test_generate_accepts_every_method(
     else:
         assert abs(record["achieved_sparsity"] - record["target_sparsity"]) < 0.05
     board = options[options.index("--board") + 1] if "--board" in options else "arria10-gx1150"
-    code, _, err = run(
-        capsys, "generate", "--from", str(prune_dir), "--board", board, "--out", str(project)
-    )
+    # without --board, generate --from builds for the board prune.json was costed for
+    given = [] if "--board" in options else ["--board", board]
+    argv = ["generate", "--from", str(prune_dir), *given, "--out", str(project)]
+    code, out, err = run(capsys, *argv)
     assert code == 0, err
     report = json.loads((project / "report.json").read_text())
+    assert report["board"] == record["board"] == board
+    assert ("was costed for (no --board)" in out) == (not given)
     shapes = [layer["shape"] for layer in record["layers"]]
     assert [layer["shape"] for layer in report["layers"]] == shapes
     assert [layer["nnz_blocks"] for layer in report["layers"]] == [

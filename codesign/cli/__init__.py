@@ -52,10 +52,22 @@ def _block(text: str | None) -> tuple[int, int] | None:
 
 
 def _board(args: argparse.Namespace) -> Board:
-    """--board with its --max-utilisation."""
-    from codesign.boards import load_board
+    """--board with its --max-utilisation. generate without --board: with --from, the board
+    prune.json was costed for, else the default board."""
+    from codesign.boards import DEFAULT_BOARD, load_board
 
-    return load_board(args.board).with_ceiling(args.max_utilisation)
+    key = args.board
+    if key is None:
+        key = DEFAULT_BOARD
+        prune_dir = getattr(args, "prune_dir", None)
+        from codesign.records.prune import FILE, read_source
+
+        if prune_dir is not None and (prune_dir / FILE).is_file():
+            pruned_for = read_source(prune_dir).board
+            if pruned_for is not None:
+                key = pruned_for
+                print(f"board {key}: the one {prune_dir / FILE} was costed for (no --board)")
+    return load_board(key).with_ceiling(args.max_utilisation)
 
 
 def cmd_boards(args: argparse.Namespace) -> int:

@@ -66,10 +66,12 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _add_board(parser: argparse.ArgumentParser, default: str) -> None:
+def _add_board(
+    parser: argparse.ArgumentParser, default: str | None, help: str | None = None
+) -> None:
     from codesign.boards import DEFAULT_MAX_UTILISATION
 
-    parser.add_argument("--board", default=default)
+    parser.add_argument("--board", default=default, help=help)
     parser.add_argument(
         "--max-utilisation",
         type=_fraction,
@@ -152,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--weights", type=Path, help="state_dict file for --model")
     gen.add_argument("--dataset", help="calibration and test data: digits, mnist5k or .npz")
     gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
-    _add_board(gen, DEFAULT_BOARD)
+    _add_board(gen, None, f"default: with --from, the board prune.json was costed for; else "
+               f"{DEFAULT_BOARD}")
     gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
     gen.add_argument(
         "--reuse",

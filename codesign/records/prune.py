@@ -195,6 +195,7 @@ class PrunedSource:
     dense_accuracy: float | None
     input_shape: tuple[int, ...] | None
     resized: dict[str, dict[str, int]]
+    board: str | None = None  # the board the pruning was costed for
 
 
 def read_source(folder: Path) -> PrunedSource:
@@ -224,4 +225,5 @@ def read_source(folder: Path) -> PrunedSource:
         dense_accuracy=dense,
         input_shape=shape,
         resized=resized,
+        board=optional(data, "board", str, where),
     )
