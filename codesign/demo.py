@@ -71,6 +71,7 @@ def run_demo(
     board_key: str = DEFAULT_BOARD,
     notify: Callable[[str], None] = log.info,
     model_name: str = MODEL,
+    progress: bool = False,
 ) -> DemoResult:
     if model_name not in DEMO_MODELS:
         raise CodesignError(
@@ -85,7 +86,7 @@ def run_demo(
         f"training {model_name} on {dataset_name} ({len(dataset.x_train)} train / "
         f"{len(dataset.x_test)} test images, seed {SEED})"
     )
-    dense = train_builtin(model_name, dataset, seed=SEED)
+    dense = train_builtin(model_name, dataset, seed=SEED, progress=progress)
     dense_accuracy = accuracy(dense, dataset.x_test, dataset.y_test)
     sparse = copy.deepcopy(dense)
     block = board.default_block(16)
@@ -93,7 +94,7 @@ def run_demo(
         f"pruning to {SPARSITY:.0%} balanced {block[0]}x{block[1]} block sparsity, "
         f"fine-tuning {fine_tune_epochs} epochs"
     )
-    prune_blocks(sparse, dataset, SPARSITY, block, fine_tune_epochs, seed=SEED)
+    prune_blocks(sparse, dataset, SPARSITY, block, fine_tune_epochs, seed=SEED, progress=progress)
 
     result = DemoResult(out_dir, board.key, model_name)
     vectors = CNN_VECTORS if model_name == "mnist-cnn" else DEFAULT_VECTORS

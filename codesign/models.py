@@ -270,7 +270,7 @@ def train(
 
     `loss_fn(logits, labels, inputs)` replaces cross-entropy (distillation uses it).
     """
-    from tqdm import tqdm
+    from codesign.progress import Progress
 
     generator = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(dataset.x_train)
@@ -278,20 +278,36 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     cross_entropy = nn.CrossEntropyLoss()
     model.train()
-    for _ in tqdm(range(epochs), desc="train", unit="epoch", disable=not progress, leave=False):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), batch_size):
-            index = order[start : start + batch_size]
-            logits = model(x[index])
-            if loss_fn is None:
-                loss = cross_entropy(logits, y[index])
-            else:
-                loss = loss_fn(logits, y[index], x[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    with Progress(epochs, "train", "epochs", progress) as bar:
+        for _ in range(epochs):
+            _train_epoch(model, x, y, generator, batch_size, optimizer, cross_entropy, loss_fn)
+            bar.update()
     model.eval()
     return model
+
+
+def _train_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    cross_entropy: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None,
+) -> None:
+    """One epoch of seeded mini-batches."""
+    order = torch.randperm(len(x), generator=generator)
+    for start in range(0, len(x), batch_size):
+        index = order[start : start + batch_size]
+        logits = model(x[index])
+        if loss_fn is None:
+            loss = cross_entropy(logits, y[index])
+        else:
+            loss = loss_fn(logits, y[index], x[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
 
 
 @torch.no_grad()

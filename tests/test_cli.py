@@ -149,3 +149,23 @@ def test_an_input_shape_of_another_size_than_the_dataset_is_refused(
     assert code == 2
     assert "--input-shape (12,) disagrees with the dataset's (64,) (a different number" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_progress_in_a_log_is_plain_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where stderr is not a terminal (a log, a pipe) a long step writes plain lines to
+    stdout instead of a bar: its size, its progress, its end with the time."""
+    from codesign import progress
+
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.0)
+    with progress.Progress(3, "train", "epochs", enabled=True) as bar:
+        for _ in range(3):
+            bar.update()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "train: 3 epochs"
+    assert lines[1].startswith("train: 1/3 epochs (33%, ")
+    assert lines[-1].startswith("train: done, 3 epochs in ")
+    with progress.Progress(3, "quiet", "epochs", enabled=False) as bar:
+        bar.update(3)
+    assert capsys.readouterr().out == ""  # the library is silent unless asked

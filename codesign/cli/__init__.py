@@ -24,6 +24,7 @@ from codesign.cli.printing import (
     synth_summary,
 )
 from codesign.errors import CodesignError
+from codesign.progress import enable_step_lines
 
 if TYPE_CHECKING:
     from codesign.boards import Board
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    enable_step_lines()  # the long steps (Verilator builds) say when they start and end
     try:
         return int(COMMANDS[args.command](args) or 0)
     except CodesignError as error:
@@ -127,7 +129,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             act_bits=args.act_bits,
             seed=args.seed,
             force=args.force,
-            progress=sys.stderr.isatty(),
+            progress=True,  # a bar on a terminal, plain lines in a log (codesign.progress)
             input_shape=args.input_shape,
         )
     )
@@ -158,7 +160,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         input_shape=args.input_shape,
         block=block,
     )
-    resolved = resolve_model(source, notify=print)
+    resolved = resolve_model(source, notify=print, progress=True)
     report = generate(
         GenerateRequest(
             model=resolved.model,
@@ -279,6 +281,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.board,
         notify=lambda message: print(message, flush=True),
         model_name=args.model,
+        progress=True,
     )
     print()
     print(demo_summary(result))

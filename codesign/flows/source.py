@@ -43,9 +43,11 @@ class ResolvedModel:
     dense_accuracy: float | None
 
 
-def resolve_model(source: ModelSource, notify: Callable[[str], None] = log.info) -> ResolvedModel:
+def resolve_model(
+    source: ModelSource, notify: Callable[[str], None] = log.info, progress: bool = False
+) -> ResolvedModel:
     """The model, its dataset, shape and block; trains an untrained built-in model (after the
-    lowering check, so an unsupported model fails before any training)."""
+    lowering check, so an unsupported model fails before any training; `progress`: show it)."""
     from codesign.models import BUILTIN_MODELS, check_model_on_dataset, load_model, train_builtin
 
     block, dense_accuracy, untrained = source.block, None, False
@@ -77,5 +79,5 @@ def resolve_model(source: ModelSource, notify: Callable[[str], None] = log.info)
         check_model_on_dataset(model, name, dataset)
     if untrained and dataset is not None:
         notify(f"no --weights: training {name} on {dataset.name} (seed 0)")
-        model = train_builtin(name, dataset)
+        model = train_builtin(name, dataset, progress=progress)
     return ResolvedModel(model, name, dataset, input_shape, block, dense_accuracy)

@@ -40,7 +40,7 @@ def finetune(
     progress: bool = False,
 ) -> nn.Module:
     """Prune on `schedule` while fine-tuning `model` in place; return it with zeros baked in."""
-    from tqdm import tqdm
+    from codesign.progress import Progress
 
     if masker is not None:
         masker.attach(model)
@@ -57,7 +57,7 @@ def finetune(
         optimizer, T_max=max(1, total), eta_min=learning_rate * FINAL_LR_FRACTION
     )
     iteration = 0
-    bar = tqdm(total=total, desc="fine-tune", unit="batch", disable=not progress, leave=False)
+    bar = Progress(total, "fine-tune", "batches", progress)
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(x), generator=generator)
@@ -72,7 +72,7 @@ def finetune(
             optimizer.step()
             decay.step()
             iteration += 1
-            bar.update(1)
+            bar.update()
     bar.close()
     model.eval()
     if masker is not None:

@@ -26,6 +26,7 @@ from typing import Any
 from codesign.emit import rtl
 from codesign.errors import ToolError
 from codesign.package_data import data_dir
+from codesign.progress import STEPS
 from codesign.sim import objcache, tools
 
 BINARY = rtl.HARNESS_TOP
@@ -158,6 +159,11 @@ def ensure_build(
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=root))
     started = time.perf_counter()
+    STEPS.info(
+        "Verilator build of %d sources (%s); cached for later runs of this design",
+        len(sources),
+        ", ".join(sources),
+    )
     try:
         paths = []
         for name, text in sources.items():
@@ -182,6 +188,7 @@ def ensure_build(
                     f"Verilator build failed ({error}); log {build_log}:\n{tail(build_log)}"
                 ) from error
         seconds = time.perf_counter() - started
+        STEPS.info("Verilator build done in %.0f s", seconds)
         (staging / "build.json").write_text(json.dumps({"build_seconds": seconds}) + "\n")
         try:
             staging.rename(build_dir)
