@@ -20,14 +20,23 @@ PLAIN_EVERY = 10.0  # seconds between plain progress lines
 STEPS = logging.getLogger("codesign.progress")
 
 
+class _StdoutLines(logging.Handler):
+    """Each record as a plain line on the stdout of the moment (not the one at set-up, which
+    a caller such as a test harness may have replaced and closed since)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), flush=True)
+        except Exception:  # a broken stdout must not break the step
+            self.handleError(record)
+
+
 def enable_step_lines() -> None:
-    """Print the long steps' start and end lines (the CLI's choice) to stdout, unprefixed."""
-    if any(getattr(h, "codesign_progress", False) for h in STEPS.handlers):
+    """Print the long steps' start and end lines (the CLI's choice) to stdout, unprefixed;
+    calling it again adds nothing."""
+    if any(isinstance(handler, _StdoutLines) for handler in STEPS.handlers):
         return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.codesign_progress = True  # type: ignore[attr-defined]
-    STEPS.addHandler(handler)
+    STEPS.addHandler(_StdoutLines())
     STEPS.setLevel(logging.INFO)
     STEPS.propagate = False
 

@@ -169,3 +169,13 @@ def test_progress_in_a_log_is_plain_lines(
     with progress.Progress(3, "quiet", "epochs", enabled=False) as bar:
         bar.update(3)
     assert capsys.readouterr().out == ""  # the library is silent unless asked
+
+
+def test_step_lines_follow_the_current_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI's step lines go to the stdout of the moment, once, however often main runs."""
+    from codesign import progress
+
+    progress.enable_step_lines()
+    progress.enable_step_lines()
+    progress.STEPS.info("Verilator build done in 3 s")
+    assert capsys.readouterr().out == "Verilator build done in 3 s\n"
