@@ -5,7 +5,7 @@ terminal (output to a log file or a pipe) a bar would print nothing useful, so t
 plain lines to stdout instead: one when it starts, one at most every PLAIN_EVERY seconds, one
 when it ends with its time. Errors stay one line on stderr. The library is silent unless a
 caller asks: `Progress(..., enabled=True)` for counted steps (training), and the
-"codesign.progress" logger for single long steps (Verilator and g++ builds), which the CLI
+"codesign.progress" logger for single long steps (Verilator builds), which the CLI
 turns on (`enable_step_lines`).
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 PLAIN_EVERY = 10.0  # seconds between plain progress lines
@@ -27,18 +28,27 @@ class _StdoutLines(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             print(self.format(record), flush=True)
-        except Exception:  # a broken stdout must not break the step
-            self.handleError(record)
+        except Exception:  # a broken stdout must not break the step nor print a traceback
+            pass
 
 
-def enable_step_lines() -> None:
+def enable_step_lines() -> Callable[[], None]:
     """Print the long steps' start and end lines (the CLI's choice) to stdout, unprefixed;
-    calling it again adds nothing."""
+    returns what undoes it (the CLI calls it when the command ends). Calling it again while
+    it is on adds nothing (and its undo does nothing)."""
     if any(isinstance(handler, _StdoutLines) for handler in STEPS.handlers):
-        return
-    STEPS.addHandler(_StdoutLines())
+        return lambda: None
+    handler, level, propagate = _StdoutLines(), STEPS.level, STEPS.propagate
+    STEPS.addHandler(handler)
     STEPS.setLevel(logging.INFO)
     STEPS.propagate = False
+
+    def restore() -> None:
+        STEPS.removeHandler(handler)
+        STEPS.setLevel(level)
+        STEPS.propagate = propagate
+
+    return restore
 
 
 class Progress:

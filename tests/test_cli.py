@@ -175,7 +175,10 @@ def test_step_lines_follow_the_current_stdout(capsys: pytest.CaptureFixture[str]
     """The CLI's step lines go to the stdout of the moment, once, however often main runs."""
     from codesign import progress
 
-    progress.enable_step_lines()
-    progress.enable_step_lines()
+    restore = progress.enable_step_lines()
+    progress.enable_step_lines()()  # on already: adds nothing, undoes nothing
     progress.STEPS.info("Verilator build done in 3 s")
     assert capsys.readouterr().out == "Verilator build done in 3 s\n"
+    restore()
+    progress.STEPS.info("library use: silent")
+    assert capsys.readouterr().out == ""

@@ -38,12 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    enable_step_lines()  # the long steps (Verilator builds) say when they start and end
+    restore = enable_step_lines()  # the long steps (Verilator builds) say when they start, end
     try:
         return int(COMMANDS[args.command](args) or 0)
     except CodesignError as error:
         print(f"codesign {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        restore()
 
 
 def _block(text: str | None) -> tuple[int, int] | None:
@@ -56,7 +58,7 @@ def _block(text: str | None) -> tuple[int, int] | None:
 def _board(args: argparse.Namespace) -> Board:
     """--board with its --max-utilisation. generate without --board: with --from, the board
     prune.json was costed for, else the default board."""
-    from codesign.boards import DEFAULT_BOARD, load_board
+    from codesign.boards import DEFAULT_BOARD, available_boards, load_board
 
     key = args.board
     if key is None:
@@ -66,6 +68,11 @@ def _board(args: argparse.Namespace) -> Board:
 
         if prune_dir is not None and (prune_dir / FILE).is_file():
             pruned_for = read_source(prune_dir).board
+            if pruned_for is not None and pruned_for not in available_boards():
+                raise CodesignError(
+                    f"{prune_dir / FILE}: board {pruned_for!r} is not a shipped board "
+                    "(a board file's name); pass --board FILE"
+                )
             if pruned_for is not None:
                 key = pruned_for
                 print(f"board {key}: the one {prune_dir / FILE} was costed for (no --board)")

@@ -57,23 +57,22 @@ def finetune(
         optimizer, T_max=max(1, total), eta_min=learning_rate * FINAL_LR_FRACTION
     )
     iteration = 0
-    bar = Progress(total, "fine-tune", "batches", progress)
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), batch_size):
-            if masker is not None and iteration in updates:
-                masker.update(model, updates[iteration])
-                model.train()
-            index = order[start : start + batch_size]
-            loss = loss_fn(model(x[index]), y[index], x[index])
-            optimizer.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            decay.step()
-            iteration += 1
-            bar.update()
-    bar.close()
+    with Progress(total, "fine-tune", "batches", progress) as bar:
+        for _ in range(epochs):
+            model.train()
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x), batch_size):
+                if masker is not None and iteration in updates:
+                    masker.update(model, updates[iteration])
+                    model.train()
+                index = order[start : start + batch_size]
+                loss = loss_fn(model(x[index]), y[index], x[index])
+                optimizer.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimizer.step()
+                decay.step()
+                iteration += 1
+                bar.update()
     model.eval()
     if masker is not None:
         masker.finish(model)
