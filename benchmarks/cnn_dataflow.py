@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+from _common import BLOCK, seeded_model, share
 from torch import nn
 
 from codesign import passes
@@ -40,7 +40,6 @@ from codesign.cost.cycles import network_cycles
 from codesign.cost.resources import check_fit
 from codesign.errors import CodesignError
 from codesign.frontend.lower import lower
-from codesign.frontend.prune import as_matrix, balanced_block_mask
 from codesign.models import dscnn, mnist_cnn, resnet8
 from codesign.options import UniformFitReuse
 
@@ -51,23 +50,6 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
 }
 BOARDS = ("arria10-gx1150", "cyclone10-gx220")
 SPARSITIES = (0.0, 0.75)
-BLOCK = (1, 4)
-
-
-def seeded_model(build: Callable[[], nn.Module], sparsity: float, seed: int = 0) -> nn.Module:
-    """The architecture with seeded weights, random BatchNorm statistics and, at a sparsity,
-    balanced 1x4 block masks on every Linear and Conv2d."""
-    torch.manual_seed(seed)
-    model = build().eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-            if isinstance(module, nn.Conv2d | nn.Linear) and sparsity > 0:
-                mask = balanced_block_mask(as_matrix(module.weight), BLOCK, sparsity)
-                module.weight.mul_(mask.reshape(module.weight.shape).to(module.weight.dtype))
-    return model
 
 
 @dataclass(frozen=True)
@@ -133,9 +115,8 @@ def table(rows: list[Row], boards: dict[str, Board]) -> str:
             continue
         board = boards[row.board]
         lines.append(
-            f"{head} {row.dsp:,} ({row.dsp / board.dsp_blocks:.0%}) "
-            f"| {row.m20k:,} ({row.m20k / board.m20k_blocks:.0%}) "
-            f"| {row.alms:,} ({row.alms / board.alms:.0%}) | {'yes' if row.fits else 'no'} "
+            f"{head} {share(row.dsp, board.dsp_blocks)} | {share(row.m20k, board.m20k_blocks)} "
+            f"| {share(row.alms, board.alms)} | {'yes' if row.fits else 'no'} "
             f"| {row.latency:,} | {row.interval:,} | {row.utilisation:.3f} |"
         )
     return "\n".join(lines)

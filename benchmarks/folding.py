@@ -26,13 +26,11 @@ import argparse
 import sys
 import tempfile
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
+from _common import BLOCK, mlp, seeded_model, share
 
 from codesign import passes, reference
 from codesign.boards import Board, load_board
@@ -42,7 +40,6 @@ from codesign.cost.resources import check_fit
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.emit.rtl import emit_rtl
 from codesign.frontend.lower import lower
-from codesign.frontend.prune import as_matrix, balanced_block_mask
 from codesign.ir.graph import Graph
 from codesign.options import FoldedReuse, Reuse, UniformFitReuse
 from codesign.records.design import graph_to_files
@@ -58,25 +55,7 @@ MODELS = {
 BOARDS = ("arria10-gx1150", "cyclone10-gx220")
 SPARSITIES = (0.0, 0.75)
 RULES: dict[str, Reuse] = {"uniform": UniformFitReuse(), "fold": FoldedReuse()}
-BLOCK = (1, 4)
 VECTORS = 8
-
-
-def mlp(sizes: tuple[int, ...], sparsity: float, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    for index, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
-        layers[f"fc{index + 1}"] = nn.Linear(a, b)
-        if index < len(sizes) - 2:
-            layers[f"relu{index + 1}"] = nn.ReLU()
-    model = nn.Sequential(layers).eval()
-    if sparsity > 0:
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, nn.Linear):
-                    mask = balanced_block_mask(as_matrix(module.weight), BLOCK, sparsity)
-                    module.weight.mul_(mask.to(module.weight.dtype))
-    return model
 
 
 @dataclass(frozen=True)
@@ -98,7 +77,8 @@ def build(name: str, sparsity: float, board: Board, rule: Reuse) -> tuple[Graph,
     sizes = MODELS[name]
     x = np.random.default_rng(0).normal(size=(256 + VECTORS, sizes[0]))
     options = passes.BuildOptions(calibration=x[:256], board=board, block=BLOCK, reuse=rule)
-    graph = passes.build(lower(mlp(sizes, sparsity), name.replace("-", "_"), (sizes[0],)), options)
+    model = seeded_model(lambda: mlp(sizes), sparsity)
+    graph = passes.build(lower(model, name.replace("-", "_"), (sizes[0],)), options)
     return graph, x[256:]
 
 
@@ -153,8 +133,8 @@ def table(rows: list[Row], boards: dict[str, Board]) -> str:
         util = "-" if row.utilisation is None else f"{row.utilisation:.2f}"
         lines.append(
             f"| {row.model} | {row.sparsity:.0%} | {row.board} | {row.rule} "
-            f"| {row.dsp:,} ({row.dsp / board.dsp_blocks:.0%}) "
-            f"| {row.alms:,} ({row.alms / board.alms:.0%}) | {'yes' if row.fits else 'no'} "
+            f"| {share(row.dsp, board.dsp_blocks)} | {share(row.alms, board.alms)} "
+            f"| {'yes' if row.fits else 'no'} "
             f"| {row.latency:,} | {row.interval:,} | {util} | {row.sim} |"
         )
     return "\n".join(lines)

@@ -58,25 +58,28 @@ def _block(text: str | None) -> tuple[int, int] | None:
 def _board(args: argparse.Namespace) -> Board:
     """--board with its --max-utilisation. generate without --board: with --from, the board
     prune.json was costed for, else the default board."""
-    from codesign.boards import DEFAULT_BOARD, available_boards, load_board
+    from codesign.boards import DEFAULT_BOARD, load_board
 
-    key = args.board
-    if key is None:
-        key = DEFAULT_BOARD
-        prune_dir = getattr(args, "prune_dir", None)
-        from codesign.records.prune import FILE, read_source
-
-        if prune_dir is not None and (prune_dir / FILE).is_file():
-            pruned_for = read_source(prune_dir).board
-            if pruned_for is not None and pruned_for not in available_boards():
-                raise CodesignError(
-                    f"{prune_dir / FILE}: board {pruned_for!r} is not a shipped board "
-                    "(a board file's name); pass --board FILE"
-                )
-            if pruned_for is not None:
-                key = pruned_for
-                print(f"board {key}: the one {prune_dir / FILE} was costed for (no --board)")
+    key = args.board or _pruned_board(getattr(args, "prune_dir", None)) or DEFAULT_BOARD
     return load_board(key).with_ceiling(args.max_utilisation)
+
+
+def _pruned_board(prune_dir: Path | None) -> str | None:
+    """The board a prune.json was costed for (said when used), if it records a shipped one."""
+    from codesign.boards import available_boards
+    from codesign.records.prune import FILE, read_source
+
+    if prune_dir is None or not (prune_dir / FILE).is_file():
+        return None
+    board = read_source(prune_dir).board
+    if board is not None and board not in available_boards():
+        raise CodesignError(
+            f"{prune_dir / FILE}: board {board!r} is not a shipped board (a board file's "
+            "name); pass --board FILE"
+        )
+    if board is not None:
+        print(f"board {board}: the one {prune_dir / FILE} was costed for (no --board)")
+    return board
 
 
 def cmd_boards(args: argparse.Namespace) -> int:

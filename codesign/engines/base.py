@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from codesign.ir.fixed import FixedPoint
-from codesign.ir.graph import Activation, Layer
+from codesign.ir.graph import Activation, Layer, ceil_div
 
 if TYPE_CHECKING:
     from codesign.boards import Board
@@ -65,8 +65,7 @@ def stage_cycles(
     tiles: int = 0,
     multipliers: int = 0,
     macs: int = 0,
-    ideal_compute: int = 0,
-) -> LayerCycles:  # ideal_compute: ceil(macs / multipliers)
+) -> LayerCycles:
     """The cycle record of an engine whose load, compute and drain stages overlap."""
     return LayerCycles(
         reuse_factor=reuse_factor,
@@ -79,7 +78,7 @@ def stage_cycles(
         est_cycles=in_beats + compute + out_beats,
         est_ii=max(in_beats, compute, out_beats),
         # without multipliers, nothing can idle but the streams: their bound
-        ideal_ii=max(1, ideal_compute) if multipliers else max(in_beats, out_beats),
+        ideal_ii=max(1, ceil_div(macs, multipliers)) if multipliers else max(in_beats, out_beats),
     )
 
 

@@ -53,22 +53,19 @@ def fold(
     that only applies given factors needs no board); the folding rule also chooses the
     stream widths, the other rules stream `values_per_beat`."""
     if isinstance(reuse, FoldedReuse):
-        if reuse.target_ii is not None:
-            interval = reuse.target_ii
-            bound = interval_bound(graph)
-            if interval < bound:
-                log.warning(
-                    "--target-ii %d is below what the engines reach (%d: a conv computes one "
-                    "output position a cycle); folding to %d",
-                    interval,
-                    bound,
-                    bound,
-                )
-        elif board is None:
-            raise CodesignError("folding to the smallest interval needs a board to fit")
-        else:
+        if reuse.target_ii is None:
+            if board is None:
+                raise CodesignError("folding to the smallest interval needs a board to fit")
             interval = smallest_interval(graph, board)
-        interval = max(interval, interval_bound(graph))
+        else:
+            interval = max(reuse.target_ii, interval_bound(graph))
+            if interval > reuse.target_ii:
+                log.warning(
+                    "--target-ii %d is below what the engines reach (a conv computes one "
+                    "output position a cycle); folding to %d",
+                    reuse.target_ii,
+                    interval,
+                )
         log.info("folded to an interval of %d cycles", interval)
         return fold_to_interval(graph, interval)
     return tile(graph, reuse_factors(graph, board, reuse, values_per_beat), values_per_beat)
@@ -83,6 +80,12 @@ def fold_to_interval(graph: Graph, interval: int) -> Graph:
     time: at least `positions` cycles) takes RF 1 and bounds the interval, and the streams
     are sized for that bound (wider ones would gain nothing)."""
     interval = max(interval, interval_bound(graph))
+    return tile(graph, reuse_for_interval(graph, interval), _folded_widths(graph, interval))
+
+
+def _folded_widths(graph: Graph, interval: int) -> dict[str, int]:
+    """Per value, the fewest values per beat (at least DEFAULT_VALUES_PER_BEAT) that carry it
+    in at most `interval` beats."""
 
     def width(length: int) -> int:
         return max(ceil_div(length, interval), DEFAULT_VALUES_PER_BEAT)
@@ -90,7 +93,7 @@ def fold_to_interval(graph: Graph, interval: int) -> Graph:
     widths = {GRAPH_INPUT: width(graph.layers[0].in_features)}
     for layer in graph.layers:
         widths[layer.name] = width(layer.out_features)
-    return tile(graph, reuse_for_interval(graph, interval), widths)
+    return widths
 
 
 def interval_bound(graph: Graph) -> int:
@@ -99,30 +102,36 @@ def interval_bound(graph: Graph) -> int:
     return max((engine_for(layer).positions(layer) for layer in matrix_layers(graph)), default=1)
 
 
-def smallest_interval(graph: Graph, board: Board) -> int:
-    """The smallest interval whose folded design fits the board (see default_reuse_factor
-    for the search: an exact scan of the smallest candidates, then bisection), or the
-    largest candidate when none fits (the caller reports the overflow). The candidates are
-    where the design changes: a layer's positions·RF, or a stream's beats ceil(n / P) at
-    P > DEFAULT_VALUES_PER_BEAT."""
-    candidates: set[int] = set()
+def smallest_interval(graph: Graph, board: Board, widths: Widths | None = None) -> int:
+    """The smallest interval whose design fits the board, the streams folded to it (`widths`
+    None) or at fixed `widths` (`--reuse balanced`), by the search of default_reuse_factor
+    (an exact scan of the smallest candidates, then bisection); the largest candidate when
+    none fits (the caller reports the overflow). The candidates are where the design changes:
+    a layer's positions·RF at each RF that changes its tile count, and a folded stream's
+    beats ceil(n / P); none lies below what the engines reach (interval_bound, and with fixed
+    widths the most beats of any stream)."""
+    bound = interval_bound(graph)
+    candidates = {bound}
     for layer in matrix_layers(graph):
         engine = engine_for(layer)
-        candidates.update(engine.positions(layer) * r for r in _reuse_starts(layer))
-    for length in {graph.layers[0].in_features, *(layer.out_features for layer in graph.layers)}:
-        widths = range(DEFAULT_VALUES_PER_BEAT, length + 1)
-        candidates.update(ceil_div(length, width) for width in widths)
-    bound = interval_bound(graph)
-    ordered = sorted(c for c in candidates | {bound} if c >= bound)
+        starts = _smallest_reuse_per_tile_count(engine.max_reuse(layer))
+        candidates.update(engine.positions(layer) * reuse for reuse in starts)
+    if widths is None:
+        lengths = {graph.layers[0].in_features, *(layer.out_features for layer in graph.layers)}
+        for length in lengths:
+            values = range(DEFAULT_VALUES_PER_BEAT, length + 1)
+            candidates.update(ceil_div(length, width) for width in values)
+    else:
+        streams = map(layer_cycles, tile(graph, 1, widths).layers)  # beats: not on the RF
+        bound = max(bound, *(max(c.in_beats, c.out_beats) for c in streams))
+        candidates.add(bound)
 
     def fits(interval: int) -> bool:
-        return fits_board(fold_to_interval(graph, interval), board)
+        if widths is None:
+            return fits_board(fold_to_interval(graph, interval), board)
+        return fits_board(tile(graph, reuse_for_interval(graph, interval), widths), board)
 
-    return _smallest_fitting(ordered, fits)
-
-
-def _reuse_starts(layer: Layer) -> list[int]:
-    return _smallest_reuse_per_tile_count(engine_for(layer).max_reuse(layer))
+    return _smallest_fitting(sorted(c for c in candidates if c >= bound), fits)
 
 
 def tile(
@@ -288,27 +297,6 @@ def reuse_for_interval(graph: Graph, interval: int) -> dict[str, int]:
 def balanced_reuse_factors(
     graph: Graph, board: Board, values_per_beat: Widths = DEFAULT_VALUES_PER_BEAT
 ) -> dict[str, int]:
-    """Per-layer RFs for the smallest interval the board can hold (`--reuse balanced`).
-
-    The interval is the smallest, from the streams' own bound (the most input or output beats
-    of any layer) up, whose design fits the board (binary search: a longer interval never
-    needs more tiles). If none fits, every layer is one tile.
-    """
-    beats = map(layer_cycles, tile(graph, 1, values_per_beat).layers)  # not on the RF
-    stream_bound = max(max(c.in_beats, c.out_beats) for c in beats)
-    candidates = sorted(
-        {stream_bound}
-        | {
-            engine_for(layer).positions(layer) * reuse
-            for layer in matrix_layers(graph)
-            for reuse in range(1, engine_for(layer).max_reuse(layer) + 1)
-            if engine_for(layer).positions(layer) * reuse > stream_bound
-        }
-    )
-
-    def fits(interval: int) -> bool:
-        return fits_board(tile(graph, reuse_for_interval(graph, interval), values_per_beat), board)
-
-    if not fits(candidates[-1]):
-        return reuse_for_interval(graph, candidates[-1])
-    return reuse_for_interval(graph, _first_fitting(candidates, fits))
+    """Per-layer RFs for the smallest interval the board can hold at fixed stream widths
+    (`--reuse balanced`: the folding's RFs, the streams not folded)."""
+    return reuse_for_interval(graph, smallest_interval(graph, board, values_per_beat))

@@ -201,7 +201,9 @@ def _entry(
         sim_ii=sim_ii,
         est_ii=est_ii,
         ideal_ii=ideal_ii,
-        efficiency=ideal_ii / sim_ii if sim_ii else None,
+        # a layer without multipliers has nothing to idle but its streams, whose bound moves
+        # with the widths chosen for it: no efficiency rather than a flattering 1.0
+        efficiency=ideal_ii / sim_ii if sim_ii and work[1] else None,
         utilisation=utilisation(*work, sim_ii),
         outputs_match=measured["outputs_match"],
         mismatches=measured["mismatches"],
@@ -212,28 +214,21 @@ def _entry(
     )
 
 
-def _project_files(
-    project: Path, expected: dict[str, Any], given: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The project's copies (under rtl/) of the files `expected` names, in its order, except
-    those `given`. A missing file is an error; one that differs from what generate writes
-    for design.json is simulated as it is, with a warning (an edited design is the user's)."""
+def _project_files(project: Path, expected: dict[str, str]) -> dict[str, str]:
+    """The project's copies (under rtl/) of the files `expected` names, in its order. A
+    missing file is an error; one that differs from what generate writes for design.json is
+    simulated as it is, with a warning (an edited design is the user's)."""
     files = {}
-    for name, content in expected.items():
-        if given and name in given:
-            files[name] = given[name]
-            continue
+    for name, wanted in expected.items():
         path = project / rtl.RTL_FOLDER / name
         if not path.is_file():
             raise OutputDirError(f"{project}: {rtl.RTL_FOLDER}/{name} is missing; run generate")
-        text = path.read_text()
-        wanted = content if isinstance(content, str) else content.decode()
-        if text != wanted:
+        files[name] = path.read_text()
+        if files[name] != wanted:
             log.warning(
                 "%s differs from what generate writes for design.json; simulating it as it is",
                 path,
             )
-        files[name] = text
     return files
 
 
@@ -286,10 +281,13 @@ def simulate(
     # the project's own RTL (rtl/*.sv, rtl/mem/*.mem), as a synthesis tool would read it; a
     # layer alone gets a harness of its own
     rendered = rtl.sources(dut, network=len(dut.layers) > 1)
-    harness = {rtl.HARNESS_FILE: rendered[rtl.HARNESS_FILE]} if layer is not None else {}
-    sources = _project_files(project, rendered, harness)
+    own_harness = layer is not None
+    design = {k: v for k, v in rendered.items() if not (own_harness and k == rtl.HARNESS_FILE)}
+    sources = _project_files(project, design)
+    if own_harness:  # last, as in the compilation order
+        sources[rtl.HARNESS_FILE] = rendered[rtl.HARNESS_FILE]
     memories = {
-        f"{rtl.MEM_FOLDER}/{name}": content
+        f"{rtl.MEM_FOLDER}/{name}": content.decode()
         for item in dut.layers
         for name, content in rtl.memory_files(item).items()
     }

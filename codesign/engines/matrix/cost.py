@@ -107,7 +107,6 @@ def cycles(layer: Dense) -> LayerCycles:
         tiles=tiling.tiles,
         multipliers=multipliers,
         macs=macs,
-        ideal_compute=ceil_div(macs, multipliers),
     )
 
 
