@@ -56,32 +56,38 @@ def test_strided_padded_conv_alone(small_cnn: Path, cache: Path) -> None:
     result = simulate(small_cnn, layer="conv", cache_dir=cache)
     assert_exact(result)
     (conv,) = result["layers"]
-    # 6 x (8 x 8 -> 4 x 4) at RF 2: 16 positions x 2 cycles; 16 input beats, 24 output beats
-    assert (conv["name"], conv["est_cycles"], conv["est_ii"]) == ("conv", 16 + 32 + 24, 32)
+    # 6 x (8 x 8 -> 4 x 4) at RF 2: 16 positions x 2 cycles; 16 input beats, one 6-value
+    # beat a pixel. The first window (2 lines of 8 pixels, padded) is in after 3 beats, the
+    # positions follow back to back, and the last pixel leaves the cycle after its last
+    # compute cycle: not a whole frame in, then a whole frame out
+    assert (conv["name"], conv["est_cycles"], conv["est_ii"]) == ("conv", 3 + 32 + 1, 32)
     assert result["n_vectors"] == 6
     assert (small_cnn / "rtlsim" / "conv" / "harness.log").is_file()
 
 
 def test_drain_bound_conv_interval_with_few_vectors(cache: Path, tmp_path: Path) -> None:
-    """At RF 1 the conv drains 24 beats but computes 16 cycles: the drain sets the interval.
+    """At RF 1 and 2 values a beat the conv drains 48 beats (3 a pixel) but computes 16
+    cycles and loads 32 beats: the drain sets the interval.
 
-    Its input frames take the first vectors faster than they leave, so the interval must be
-    measured where vectors leave; with 4 vectors the input side would show 16.
+    Its line buffer takes the first vectors faster than they leave, so the interval must be
+    measured where vectors leave; with 4 vectors the input side would show 32.
     """
     graph, x = small_cnn_graph(reuse=1, vectors=4)
+    graph = tile(graph, 1, 2)
     result = simulate(write_project(graph, x, tmp_path / "p"), layer="conv", cache_dir=cache)
     assert_exact(result)
     (conv,) = result["layers"]
-    # the drain bounds it, not the 16 compute cycles: efficiency 16 / 24
-    assert (conv["est_ii"], conv["sim_ii"], conv["ideal_ii"]) == (24, 24, 16)
+    # the drain bounds it, not the 16 compute cycles: efficiency 16 / 48
+    assert (conv["est_ii"], conv["sim_ii"], conv["ideal_ii"]) == (48, 48, 16)
 
 
 def test_max_pool_alone(small_cnn: Path, cache: Path) -> None:
     result = simulate(small_cnn, layer="pool", cache_dir=cache)
     assert_exact(result)
     (pool,) = result["layers"]
-    # 6 x 4 x 4 -> 6 x 2 x 2: 24 input beats, one compute cycle, 6 output beats
-    assert (pool["est_cycles"], pool["est_ii"]) == (24 + 1 + 6, 24)
+    # 6 x 4 x 4 -> 6 x 2 x 2: 16 input beats (the conv's pixels, 6 values each), one
+    # compute cycle, 6 output beats
+    assert (pool["est_cycles"], pool["est_ii"]) == (16 + 1 + 6, 16)
 
 
 def test_pruned_mnist_cnn_end_to_end_time_multiplexed(cache: Path, tmp_path: Path) -> None:

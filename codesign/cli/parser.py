@@ -154,8 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--weights", type=Path, help="state_dict file for --model")
     gen.add_argument("--dataset", help="calibration and test data: digits, mnist5k or .npz")
     gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
-    _add_board(gen, None, f"default: with --from, the board prune.json was costed for; else "
-               f"{DEFAULT_BOARD}")
+    _add_board(
+        gen,
+        None,
+        f"default: with --from, the board prune.json was costed for; else {DEFAULT_BOARD}",
+    )
     gen.add_argument("--block", help="RxC block (default: prune.json's, else the board's)")
     gen.add_argument(
         "--reuse",

@@ -33,9 +33,13 @@ No board is needed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from codesign.engines import TWO_FRAMES, LayerCycles, engine_for
+from codesign.engines.base import Cycles
+from codesign.engines.stream import beats as beat_count
 from codesign.ir.graph import GRAPH_INPUT, Graph, Layer, ceil_div
 
 
@@ -62,16 +66,15 @@ def layer_cycles(layer: Layer) -> LayerCycles:
 
 
 def network_cycles(graph: Graph) -> NetworkCycles:
-    """Latency along the slowest path: a layer's last input beat is its producers' last
-    output beat (the same cycle), so it finishes compute + out_beats cycles after the later
-    of them; the network input's last beat is in cycle in_beats - 1 of the first layer."""
+    """Latency along the slowest path: the cycle of the network's last output beat for one
+    vector alone (`network_timing`; its first input beat in cycle 0), plus one."""
     cycles = tuple(layer_cycles(layer) for layer in graph.layers)
-    last_beat = _last_beats(graph, cycles)
+    beats = network_timing(graph)
     macs = sum(c.macs for c in cycles)
     multipliers = sum(c.multipliers for c in cycles)
     return NetworkCycles(
         layers=cycles,
-        est_cycles=last_beat[graph.layers[-1].name] + 1,
+        est_cycles=int(beats[graph.layers[-1].name][-1]) + 1,
         est_ii=max(c.est_ii for c in cycles),
         ideal_ii=max(1, ceil_div(macs, multipliers)) if multipliers else 1,
         macs=macs,
@@ -79,14 +82,40 @@ def network_cycles(graph: Graph) -> NetworkCycles:
     )
 
 
-def _last_beats(graph: Graph, cycles: tuple[LayerCycles, ...]) -> dict[str, int]:
-    """The cycle of every value's last beat for one vector alone (network input: 0 first)."""
-    last_beat: dict[str, int] = {GRAPH_INPUT: cycles[0].in_beats - 1}
-    for layer, c in zip(graph.layers, cycles, strict=True):
-        # a value from outside the graph (one layer taken out of a network) starts with it
-        loaded = max(last_beat.get(name, c.in_beats - 1) for name in graph.inputs_of(layer))
-        last_beat[layer.name] = loaded + c.compute_cycles + c.out_beats
-    return last_beat
+def network_timing(graph: Graph) -> dict[str, Cycles]:
+    """The cycle of every beat of every value for one vector alone, the network input's beats
+    offered one a cycle from cycle 0 (a value from outside the graph, as when one layer is
+    taken out of a network, likewise)."""
+    return _walk(graph, size=False)[1]
+
+
+def size_line_buffers(graph: Graph) -> Graph:
+    """The graph with every engine's input buffer sized (a conv's line buffer) for the beats
+    its producers send one vector alone. A buffer may stall a producer only where nothing
+    waits on it (the network input or a frame engine, read by that layer alone); behind a
+    conv or a fork it holds what arrives before the window moves on, so the timing of
+    `network_timing` is what the RTL does."""
+    return _walk(graph, size=True)[0]
+
+
+def _walk(graph: Graph, size: bool) -> tuple[Graph, dict[str, Cycles]]:
+    beats: dict[str, Cycles] = {}
+    stallable = {GRAPH_INPUT}  # values whose producer a stall delays in nothing else
+    layers = []
+    for layer in graph.layers:
+        engine = engine_for(layer)
+        sources = graph.inputs_of(layer)
+        first = np.arange(beat_count(layer.in_features, layer.widths.input), dtype=np.int64)
+        offered = tuple(beats.get(name, first) for name in sources)
+        if size:
+            alone = len(sources) == 1 and len(graph.consumers_of(sources[0])) == 1
+            may_stall = alone and (sources[0] in stallable or sources[0] not in beats)
+            layer = engine.size_input(layer, offered[0], may_stall)
+        beats[layer.name] = engine.output_beats(layer, offered)
+        if not engine.streams_output:
+            stallable.add(layer.name)
+        layers.append(layer)
+    return replace(graph, layers=tuple(layers)), beats
 
 
 def input_frames(graph: Graph) -> dict[str, tuple[int, ...]]:
@@ -98,18 +127,17 @@ def input_frames(graph: Graph) -> dict[str, tuple[int, ...]]:
     it needs ceil(busy / est_ii) frames to take a vector every est_ii cycles (at least two).
     """
     cycles = tuple(layer_cycles(layer) for layer in graph.layers)
-    last_beat = _last_beats(graph, cycles)
+    timing = network_timing(graph)
     interval = max(c.est_ii for c in cycles)
     frames = {}
     for layer, c in zip(graph.layers, cycles, strict=True):
         sources = graph.inputs_of(layer)
         if len(sources) < 2:
             continue
-        arrivals = [last_beat.get(name, c.in_beats - 1) for name in sources]
-        done = max(arrivals) + c.compute_cycles + c.out_beats
-        frames[layer.name] = tuple(
-            max(2, ceil_div(done - (arrival - c.in_beats + 1), interval)) for arrival in arrivals
-        )
+        firsts = [int(timing[name][0]) if name in timing else 0 for name in sources]
+        lasts = [int(timing[name][-1]) if name in timing else c.in_beats - 1 for name in sources]
+        done = max(lasts) + c.compute_cycles + c.out_beats
+        frames[layer.name] = tuple(max(2, ceil_div(done - first, interval)) for first in firsts)
     return frames
 
 

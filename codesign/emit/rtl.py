@@ -1,7 +1,7 @@
 """Emit the SystemVerilog of a tiled Graph: engines, network, simulation harness, memory files.
 
 `emit_rtl(graph)` returns the plan of `rtl/<module>.sv` for the engines the graph uses
-(`matrix_engine` for Dense and Conv2d, `pool_engine`, `add_engine`, and their parts
+(`matrix_engine` for Dense, `conv_engine` for Conv2d, `pool_engine`, `add_engine`, their parts
 `input_frames`, `frame_drain`, `output_cast`), `rtl/network.sv` (the layers joined by
 valid/ready streams, forked where a value has several readers), `rtl/harness.sv` (the
 simulation-only top the cocotb bench drives) and `rtl/mem/<layer>_<kind>.mem` ($readmemh

@@ -1,6 +1,7 @@
 """The hardware engines, one module each, found through one table keyed by IR layer type.
 
-  matrix  Dense and Conv2d: block-sparse Br×Bc multiplier tiles (engines/matrix/)
+  matrix  Dense: block-sparse Br×Bc multiplier tiles on an input frame (engines/matrix/)
+  conv    Conv2d: the same tiles at every output position, on a line buffer's window
   pool    Max/AvgPool2d over kernel windows (engines/pool.py)
   add     the element-wise sum of a residual connection (engines/add.py)
   stream  what they share: stream beats, memory placement, logic primitives
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 from codesign.engines.add import AddEngine
 from codesign.engines.base import TWO_FRAMES, Engine, LayerCycles
-from codesign.engines.matrix import MatrixEngine
+from codesign.engines.matrix import ConvEngine, MatrixEngine
 from codesign.engines.pool import PoolEngine
 from codesign.errors import CodesignError
 from codesign.ir.graph import Add, Conv2d, Dense, Graph, Layer, Pool2d
 
-MATRIX, POOL, ADD = MatrixEngine(), PoolEngine(), AddEngine()
-ENGINES: dict[type, Engine] = {Dense: MATRIX, Conv2d: MATRIX, Pool2d: POOL, Add: ADD}
+MATRIX, CONV, POOL, ADD = MatrixEngine(), ConvEngine(), PoolEngine(), AddEngine()
+ENGINES: dict[type, Engine] = {Dense: MATRIX, Conv2d: CONV, Pool2d: POOL, Add: ADD}
 _BY_KIND = {kind: engine for engine in ENGINES.values() for kind in engine.kinds}
 
 __all__ = [

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from codesign.ir.fixed import FixedPoint
 from codesign.ir.graph import Activation, Layer, ceil_div
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from codesign.precision import Precision
 
 Arrays = dict[str, np.ndarray]
+Cycles = npt.NDArray[np.int64]  # a cycle per beat
 TWO_FRAMES = (2, 2)  # an Add's input frames per operand when nothing waits longer
 
 
@@ -90,6 +92,9 @@ class Engine(ABC):
     rtl_parts: ClassVar[tuple[str, ...]]  # the modules it instantiates, in compilation order
     labels: ClassVar[dict[str, str]]  # each kind's short name in tables
     folded: ClassVar[bool] = False  # has tiles and a reuse factor (a weight matrix)
+    # sends output while its input still arrives (a sliding window), so a stall of its
+    # output delays its input: its readers must not stall it (cost.cycles.size_line_buffers)
+    streams_output: ClassVar[bool] = False
 
     # --- IR passes ---------------------------------------------------------------------------
 
@@ -131,6 +136,20 @@ class Engine(ABC):
 
     @abstractmethod
     def cycles(self, layer: Layer) -> LayerCycles: ...
+
+    def output_beats(self, layer: Layer, offered: tuple[Cycles, ...]) -> Cycles:
+        """The cycle of each output beat of one vector whose input beats (per operand) are
+        offered at the cycles `offered`, the output always taken (cost.cycles.network_timing).
+        The default is a frame engine's: it takes every beat as it comes, computes after the
+        last one and drains its output frame beat by beat."""
+        c = self.cycles(layer)
+        last = max(int(times[-1]) for times in offered)
+        return last + c.compute_cycles + 1 + np.arange(c.out_beats, dtype=np.int64)
+
+    def size_input(self, layer: Layer, offered: Cycles, may_stall: bool) -> Layer:
+        """The layer with its input buffer sized for beats offered at `offered` (never
+        stalling them unless `may_stall`); frame engines have nothing to size."""
+        return layer
 
     def dsp_blocks(self, layer: Layer, board: Board) -> int:
         return 0

@@ -171,6 +171,8 @@ class Conv2d(Dense):
     # > 1: a grouped conv (depthwise: groups = Cin) whose matrix is block-diagonal, row o
     # reading only the channels of its group; the zeros outside the groups are structural
     groups: int = 1
+    # input values the engine's line buffer holds (0: not sized; set with the stream widths)
+    line_values: int = 0
     kind: str = field(default="conv2d", init=False)
 
     def __post_init__(self) -> None:

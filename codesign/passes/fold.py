@@ -25,9 +25,10 @@ from dataclasses import replace
 
 from codesign.boards import Board
 from codesign.cost import fits_board, layer_cycles
+from codesign.cost.cycles import size_line_buffers
 from codesign.engines import engine_for, matrix_layers
 from codesign.errors import CodesignError
-from codesign.ir.graph import GRAPH_INPUT, Graph, Layer, StreamWidths, ceil_div
+from codesign.ir.graph import GRAPH_INPUT, Conv2d, Graph, StreamWidths, ceil_div
 from codesign.ir.layout import DEFAULT_VALUES_PER_BEAT
 from codesign.options import (
     DEFAULT_REUSE,
@@ -144,6 +145,7 @@ def tile(
     one per value (GRAPH_INPUT and every layer's name; a width above the value's length
     is its length: the whole vector in one beat). Raises ValueError where the two operands
     of an Add would stream at different widths."""
+    widths = _value_widths(graph, values_per_beat)
     layers = []
     for layer in graph.layers:
         engine = engine_for(layer)
@@ -151,24 +153,54 @@ def tile(
         if engine.folded and not isinstance(reuse, int) and layer.name not in reuse:
             raise KeyError(f"layer {layer.name}: no reuse factor given")
         tiled = engine.tile(layer, requested)
-        layers.append(replace(tiled, widths=_widths(graph, layer, values_per_beat)))
-    return replace(graph, layers=tuple(layers))
+        inputs = {widths[name] for name in graph.inputs_of(layer)}
+        if len(inputs) != 1:
+            raise ValueError(
+                f"layer {layer.name}: its operands stream at different widths {inputs}"
+            )
+        stream_widths = StreamWidths(input=inputs.pop(), output=widths[layer.name])
+        layers.append(replace(tiled, widths=stream_widths))
+    return size_line_buffers(replace(graph, layers=tuple(layers)))
 
 
-def _widths(graph: Graph, layer: Layer, values_per_beat: Widths) -> StreamWidths:
-    def width(name: str, features: int) -> int:
+def _value_widths(graph: Graph, values_per_beat: Widths) -> dict[str, int]:
+    """Values per beat of every value the layers read or write: as given, at most the
+    value's length. A conv's output beats carry whole pixels, so its width is the smallest
+    divisor of its channels not below the given one, and the operands of an Add given one
+    width all take that one."""
+
+    def given(name: str, length: int) -> int:
         if isinstance(values_per_beat, int):
-            given = values_per_beat
+            value = values_per_beat
         elif name in values_per_beat:
-            given = values_per_beat[name]
+            value = values_per_beat[name]
         else:
             raise KeyError(f"no stream width given for {name}")
-        return max(1, min(given, features))
+        return max(1, min(value, length))
 
-    inputs = {width(name, layer.in_features) for name in graph.inputs_of(layer)}
-    if len(inputs) != 1:
-        raise ValueError(f"layer {layer.name}: its operands stream at different widths {inputs}")
-    return StreamWidths(input=inputs.pop(), output=width(layer.name, layer.out_features))
+    produced = {layer.name: layer for layer in graph.layers}
+    asked: dict[str, int] = {}
+    for layer in graph.layers:
+        for name in graph.inputs_of(layer):
+            asked.setdefault(name, given(name, layer.in_features))
+        asked[layer.name] = given(layer.name, layer.out_features)
+
+    def pixel_width(name: str, width: int) -> int:
+        producer = produced.get(name)
+        if not isinstance(producer, Conv2d):
+            return width
+        channels = producer.shape[0]
+        return next(d for d in range(min(width, channels), channels + 1) if channels % d == 0)
+
+    widths = {name: pixel_width(name, width) for name, width in asked.items()}
+    for layer in graph.layers:
+        sources = graph.inputs_of(layer)
+        if len(sources) > 1 and len({asked[name] for name in sources}) == 1:
+            pixels = [widths[name] for name in sources if isinstance(produced.get(name), Conv2d)]
+            common = max(pixels, default=widths[sources[0]])
+            for name in sources:
+                widths[name] = common
+    return widths
 
 
 def reuse_factors(

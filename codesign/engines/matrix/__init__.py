@@ -7,16 +7,17 @@ parts in `ir`, the HLS view-model in `hls`, the RTL view-model and memory files 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from codesign.boards import Board
-from codesign.engines.base import TWO_FRAMES, Arrays, Engine, LayerCycles
+from codesign.engines.base import TWO_FRAMES, Arrays, Cycles, Engine, LayerCycles
 from codesign.engines.energy import EnergyEstimate
-from codesign.engines.matrix import cost, hls, ir, rtl
+from codesign.engines.matrix import cost, hls, ir, rtl, timing
 from codesign.engines.rtl_common import EngineView, alpha_words
 from codesign.engines.stream import ResourceEstimate
 from codesign.ir.fixed import FixedPoint
-from codesign.ir.graph import Dense, Layer
+from codesign.ir.graph import Conv2d, Dense, Layer
 from codesign.precision import Precision
 
 
@@ -25,9 +26,16 @@ def _matrix(layer: Layer) -> Dense:
     return layer
 
 
+def _conv(layer: Layer) -> Conv2d:
+    assert isinstance(layer, Conv2d), f"layer {layer.name} is not a conv layer"
+    return layer
+
+
 class MatrixEngine(Engine):
-    kinds: ClassVar[tuple[str, ...]] = ("dense", "conv2d")
-    labels: ClassVar[dict[str, str]] = {"dense": "linear", "conv2d": "conv"}
+    """Dense: the whole input vector in one of two input frames, the tiles on it."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("dense",)
+    labels: ClassVar[dict[str, str]] = {"dense": "linear"}
     module: ClassVar[str] = rtl.MODULE
     rtl_parts: ClassVar[tuple[str, ...]] = rtl.PARTS
     folded: ClassVar[bool] = True
@@ -95,3 +103,27 @@ class MatrixEngine(Engine):
 
     def describe(self, layer: Layer) -> tuple[str, list[str]]:
         return ir.describe(_matrix(layer))
+
+
+class ConvEngine(MatrixEngine):
+    """Conv2d: the same tiles at every output position, on a window of a line buffer
+    (rtl_sim/conv_engine.sv.j2); its timing follows the input beats (`timing`)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("conv2d",)
+    labels: ClassVar[dict[str, str]] = {"conv2d": "conv"}
+    module: ClassVar[str] = rtl.CONV_MODULE
+    rtl_parts: ClassVar[tuple[str, ...]] = rtl.CONV_PARTS
+    streams_output: ClassVar[bool] = True
+
+    def output_beats(self, layer: Layer, offered: tuple[Cycles, ...]) -> Cycles:
+        conv = _conv(layer)
+        return timing.conv_timing(conv, offered[0], timing.ring_values(conv)).outputs
+
+    def size_input(self, layer: Layer, offered: Cycles, may_stall: bool) -> Layer:
+        conv = _conv(layer)
+        if may_stall:
+            return replace(conv, line_values=timing.minimum_line_values(conv))
+        return replace(conv, line_values=timing.line_values_for(conv, offered))
+
+    def rtl_view(self, layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
+        return rtl.conv_view(_conv(layer))

@@ -4,14 +4,18 @@ Cycles (checked against Verilator, which meets them exactly): a vector is loaded
 ceil(in_features / P_in) beats into one of two input buffers; compute takes C = RF cycles for a
 Dense (in cycle c every tile multiplies its c-th block, Br×Bc products, and the Br partial sums
 are added into the block-row's accumulators) and positions·RF for a Conv2d (the same schedule
-per output position on that position's im2col patch); the O = ceil(out_features / P_out) output
-beats drain from an output frame (P_in, P_out: the layer's stream widths). The last input beat
-is accepted in cycle I - 1, compute follows at once (the schedule ROMs are read one cycle
-ahead), the result moves to the output bank with the last compute cycle and the first output
-beat leaves in the next. Where tiles do not divide the kept blocks a Conv2d loses the partly
-idle last cycle at every position (positions·RF against ceil(positions·nnz_blocks / tiles)).
+per output position on that position's window); the O = ceil(out_features / P_out) output
+beats drain from an output frame (P_in, P_out: the layer's stream widths). A Dense's last
+input beat is accepted in cycle I - 1, compute follows at once (the schedule ROMs are read one
+cycle ahead), the result moves to the output bank with the last compute cycle and the first
+output beat leaves in the next: est_cycles = I + C + O. A Conv2d starts each position on its
+window and sends each pixel as it is done, so its latency comes from the beat-by-beat model
+of `timing` (est_ii stays max(I, C, O)). Where tiles do not divide the kept blocks a Conv2d
+loses the partly idle last cycle at every position (positions·RF against
+ceil(positions·nnz_blocks / tiles)).
 
-Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), per layer:
+Resources (rtl_sim/matrix_engine.sv.j2 and conv_engine.sv.j2; the HLS kernel layer.h.j2
+mirrors the first), per layer:
   multipliers  T·Br·Bc in T tiles; DSP blocks = ceil(d / m), m multipliers per DSP block in
                the board's mode for the operand width (design.md §4), d the products that take
                a DSP multiplier. At RF > 1 every product does (d = T·Br·Bc: the weights are
@@ -48,23 +52,25 @@ Resources (rtl_sim/matrix_engine.sv.j2; the HLS kernel layer.h.j2 mirrors it), p
   output       P_out lanes (at most out_features), each a multiplexer of out_beats
                accumulators, a rounding adder and a saturation comparison (a bits each).
   control      the phase register and the beat and cycle counters.
-Conv2d (the same tiles applied once per output position, on that position's im2col patch):
-  frames       the double-buffered input frame (2·in_features·x bits) and the working and
-               output frames (2·out_features·a bits: sums are cast as they drain) are RAMs.
-               Every tile reads Bc inputs per cycle from any address, so the input frame is
-               replicated once per read port: T·Bc copies of each buffer, each copy placed by
-               the ROM rules (M20K in simple dual-port mode: one write port for loading, one
-               read port). The working frame is written one position (Cout values) at a time
-               and the output frame read P values per beat: Cout banks.
-  im2col       per tile input, an address adder and a padding comparison (index bits each).
+Conv2d (the same tiles applied once per output position, on that position's window):
+  line buffer  a ring of LINE_VALUES input values (timing.ring_values: Kh + Sh lines and a
+               beat at least, more where a faster producer must not be stalled), x bits each.
+               Every tile reads Bc inputs per cycle from any address of the window, so the
+               ring is replicated once per read port: T·Bc copies, each placed by the ROM
+               rules (M20K in simple dual-port mode: one write port for loading, one read).
+  output banks two banks of one pixel's Cout sums (2·Cout·a register bits); a lane reads
+               one of the 2·Cout / P_out values it may send.
+  im2col       per tile input, the window offset and the ring address adder (index bits each).
   accumulators Cout rows only (one position at a time); the rest as for Dense.
 
 Energy: multiplies = adds = MACs; every ROM word is read once per vector and position (depth
-RF x width), constants (RF = 1) are not read; a Conv2d's input frame RAMs are read Bc values
-per tile and cycle (macs·x bits) and its output frame written once (out_features·a bits).
+RF x width), constants (RF = 1) are not read; a Conv2d's line buffer is read Bc values
+per tile and cycle (macs·x bits) and its output banks written once (out_features·a bits).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -77,6 +83,7 @@ from codesign.engines.energy import (
     multiply_energy_pj,
     static_pj,
 )
+from codesign.engines.matrix import timing
 from codesign.engines.matrix.rtl import row_blocks
 from codesign.engines.stream import (
     PHASE_BITS,
@@ -90,7 +97,7 @@ from codesign.engines.stream import (
     place_ram,
     place_rom,
 )
-from codesign.ir.graph import Conv2d, Dense, ceil_div
+from codesign.ir.graph import Conv2d, Dense
 
 
 def cycles(layer: Dense) -> LayerCycles:
@@ -99,7 +106,7 @@ def cycles(layer: Dense) -> LayerCycles:
     block_size = csr.block[0] * csr.block[1]
     multipliers = tiling.tiles * block_size
     macs = csr.nnz_blocks * block_size * layer.positions
-    return stage_cycles(
+    stages = stage_cycles(
         beats(layer.in_features, layer.widths.input),
         layer.positions * tiling.reuse_factor,
         beats(layer.out_features, layer.widths.output),
@@ -108,6 +115,12 @@ def cycles(layer: Dense) -> LayerCycles:
         multipliers=multipliers,
         macs=macs,
     )
+    if not isinstance(layer, Conv2d):
+        return stages
+    # alone, a conv starts on its first window: its latency follows the input beat by beat
+    offered = np.arange(stages.in_beats, dtype=np.int64)
+    alone = timing.conv_timing(layer, offered, timing.ring_values(layer))
+    return replace(stages, est_cycles=int(alone.outputs[-1]) + 1)
 
 
 CONSTANT_DSP_MIN_BITS = 4  # a constant factor narrower than this is shifts and adders
@@ -211,22 +224,14 @@ def _tile_register_bits(layer: Dense) -> int:
     return _varying_bits(weights.reshape(tiles, reuse, -1)) + _varying_bits(fields)
 
 
-def _conv_frames(layer: Conv2d) -> tuple[tuple[Memory, ...], int]:
-    """The conv engine's frame RAMs and its im2col address ALMs."""
-    tiling = layer.require_tiling()
-    formats = layer.require_formats()
-    ports = tiling.tiles * layer.require_csr().block[1]
-    channels = layer.out_shape[0]
-    memories = tuple(
-        place_ram(f"input_frame{i}", layer.in_features, formats.input.width, ports)
-        for i in range(2)
-    ) + tuple(
-        # sums are cast as they drain: both frames hold accumulator-width values
-        place_ram(name, ceil_div(layer.out_features, channels), formats.accum.width * channels, 1)
-        for name in ("working_frame", "output_frame")
-    )
-    address = 2 * adder_alms(index_bits(layer.in_features)) * ports
-    return memories, address
+def _line_buffer(layer: Conv2d) -> tuple[Memory, int]:
+    """The conv engine's line buffer and its window address ALMs."""
+    ports = layer.require_tiling().tiles * layer.require_csr().block[1]
+    ring = timing.ring_values(layer)
+    memory = place_ram("line_buffer", ring, layer.require_formats().input.width, ports)
+    # per tile input: the window offset, the ring address adder and its wrap
+    address = 2 * adder_alms(index_bits(ring)) * ports
+    return memory, address
 
 
 def resources(layer: Dense, board: Board) -> ResourceEstimate:
@@ -252,8 +257,8 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     )
     address_alms = 0
     if isinstance(layer, Conv2d):
-        frames, address_alms = _conv_frames(layer)
-        memories += frames
+        line_buffer, address_alms = _line_buffer(layer)
+        memories += (line_buffer,)
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
     writers = _row_writers(layer)
     crossbar = 0 if row_blocks(layer) else tiles * br * a_bits * mux_alms(grid_rows)
@@ -261,23 +266,28 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     breakdown = {
         "input_mux": 0 if conv else _input_mux_alms(layer),
         "accumulate": sum(s * br * adder_alms(a_bits) for s in writers) + crossbar,
-        "output": beat * (a_bits * mux_alms(1 if conv else out_beats) + 2 * adder_alms(a_bits)),
+        "output": beat
+        * (
+            a_bits * mux_alms(2 * out_beats // layer.positions if conv else out_beats)
+            + 2 * adder_alms(a_bits)
+        ),
         "control": counter_bits + PHASE_BITS,
     }
     if conv:
         breakdown["im2col"] = address_alms
     if reuse == 1:  # products by ±3·2^k: one adder of the input's width plus two bits
         breakdown["constant_products"] = adder_products * adder_alms(x_bits + 2)
-    # two input frames and the output frame (a Dense; a conv keeps them in RAMs), the
-    # accumulators of the real rows, and at RF > 1 each tile's weight and slot registers (at
-    # RF 1 they hold constants, which synthesis folds away)
+    # two input frames and the output frame (a Dense; a conv: its two output banks of a
+    # pixel), the accumulators of the real rows, and at RF > 1 each tile's weight and slot
+    # registers (at RF 1 they hold constants, which synthesis folds away)
     tile_registers = 0 if reuse == 1 else _tile_register_bits(layer)
+    frames = (
+        2 * layer.shape[0] * a_bits
+        if conv
+        else (2 * layer.in_features * x_bits + layer.out_features * a_bits)
+    )
     registers = (
-        (0 if conv else 2 * layer.in_features * x_bits + layer.out_features * a_bits)
-        + min(acc_rows, layer.shape[0]) * a_bits
-        + tile_registers
-        + counter_bits
-        + PHASE_BITS
+        frames + min(acc_rows, layer.shape[0]) * a_bits + tile_registers + counter_bits + PHASE_BITS
     )
     dsp = board.dsps_for(dsp_products, formats.operand_bits())
     # the Bc - 1 adders that sum each block row's products, inside the DSP blocks

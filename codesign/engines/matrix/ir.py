@@ -192,6 +192,7 @@ def to_entry(layer: Dense, prefix: str, arrays: dict[str, np.ndarray]) -> dict[s
         }
         if layer.groups > 1:
             entry["groups"] = layer.groups
+        entry["line_values"] = layer.line_values
     return entry
 
 
@@ -236,7 +237,12 @@ def from_entry(entry: dict[str, Any], prefix: str, arrays: Any) -> Dense:
             stride=_pair(g["stride"]),
             padding=_pair(g["padding"]),
         )
-        return Conv2d(**common, geometry=geometry, groups=int(entry.get("groups", 1)))
+        return Conv2d(
+            **common,
+            geometry=geometry,
+            groups=int(entry.get("groups", 1)),
+            line_values=int(entry["line_values"]),
+        )
     return Dense(**common)
 
 

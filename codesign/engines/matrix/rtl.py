@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from codesign.engines.matrix.timing import ring_values
 from codesign.engines.rtl_common import (
     ACTIVATION_CODES,
     SHIFT_BITS,
@@ -21,6 +22,8 @@ from codesign.ir.graph import Conv2d, Dense, activation_frac_bits
 
 MODULE = "matrix_engine"
 PARTS = ("input_frames", "output_cast")
+CONV_MODULE = "conv_engine"
+CONV_PARTS = ("output_cast",)
 
 
 def accumulator_width(layer: Dense) -> int:
@@ -76,27 +79,12 @@ def flattened_map(layer: Dense) -> tuple[tuple[str, str], ...]:
     return tuple((key, str(value)) for key, value in zip(keys, layer.input_map, strict=True))
 
 
-def engine_view(layer: Dense) -> EngineView:
-    check_layer(layer)
+def _tile_parameters(layer: Dense) -> tuple[tuple[str, str], ...]:
+    """The parameters both matrix engines share: stream widths, tiles, formats."""
     formats = layer.require_formats()
     tiling = layer.require_tiling()
     block = layer.require_csr().block
-    if isinstance(layer, Conv2d):
-        g = layer.conv
-        geometry = (g.in_channels, g.in_height, g.in_width, *g.kernel, *g.stride, *g.padding)
-        out_map = (g.out_height, g.out_width)
-    else:
-        geometry = (layer.in_features, 1, 1, 1, 1, 1, 1, 0, 0)
-        out_map = (1, 1)
-    keys = ("IN_CHANNELS", "IN_HEIGHT", "IN_COLS", "KERNEL_H", "KERNEL_W", "STRIDE_H",
-            "STRIDE_W", "PAD_H", "PAD_W")  # fmt: skip
-    parameters = (
-        ("ROWS", str(layer.shape[0])),
-        ("COLUMNS", str(layer.shape[1])),
-        *((key, str(value)) for key, value in zip(keys, geometry, strict=True)),
-        ("OUT_HEIGHT", str(out_map[0])),
-        ("OUT_COLS", str(out_map[1])),
-        *flattened_map(layer),
+    return (
         ("IN_VALUES_PER_BEAT", str(layer.widths.input)),
         ("VALUES_PER_BEAT", str(layer.widths.output)),
         ("BLOCK_ROWS", str(block[0])),
@@ -114,13 +102,62 @@ def engine_view(layer: Dense) -> EngineView:
         ("ACTIVATION", str(ACTIVATION_CODES[layer.activation])),
         *cast_parameters(formats.output),
     )
-    where = f" at {layer.positions} positions" if isinstance(layer, Conv2d) else ""
-    summary = (
+
+
+def _summary(layer: Dense, where: str) -> str:
+    tiling = layer.require_tiling()
+    block = layer.require_csr().block
+    return (
         f"{layer.name} ({layer.kind}): {layer.shape[1]} -> {layer.shape[0]}{where}, "
         f"block {block[0]}x{block[1]}, {tiling.tiles} tiles x RF "
         f"{tiling.reuse_factor}, {layer.activation.value}"
     )
-    return EngineView(layer.name, MODULE, summary, True, parameters, ("in",))
+
+
+def engine_view(layer: Dense) -> EngineView:
+    """A Dense layer's matrix_engine."""
+    check_layer(layer)
+    parameters = (
+        ("ROWS", str(layer.shape[0])),
+        ("COLUMNS", str(layer.shape[1])),
+        ("IN_CHANNELS", str(layer.in_features)),
+        *flattened_map(layer),
+        *_tile_parameters(layer),
+    )
+    return EngineView(layer.name, MODULE, _summary(layer, ""), True, parameters, ("in",))
+
+
+def conv_view(layer: Conv2d) -> EngineView:
+    """A Conv2d layer's conv_engine: its map geometry and line buffer."""
+    check_layer(layer)
+    if layer.shape[0] % layer.widths.output:
+        raise FormatError(
+            f"layer {layer.name}: its output stream of {layer.widths.output} values a beat "
+            f"does not divide its {layer.shape[0]} channels (the tile pass picks a divisor)"
+        )
+    g = layer.conv
+    geometry = (
+        ("IN_CHANNELS", g.in_channels),
+        ("IN_HEIGHT", g.in_height),
+        ("IN_COLS", g.in_width),
+        ("KERNEL_H", g.kernel[0]),
+        ("KERNEL_W", g.kernel[1]),
+        ("STRIDE_H", g.stride[0]),
+        ("STRIDE_W", g.stride[1]),
+        ("PAD_H", g.padding[0]),
+        ("PAD_W", g.padding[1]),
+        ("OUT_HEIGHT", g.out_height),
+        ("OUT_COLS", g.out_width),
+        ("LINE_VALUES", ring_values(layer)),
+    )
+    parameters = (
+        ("ROWS", str(layer.shape[0])),
+        ("COLUMNS", str(layer.shape[1])),
+        *((key, str(value)) for key, value in geometry),
+        *_tile_parameters(layer),
+    )
+    where = f" at {layer.positions} positions, a ring of {ring_values(layer)} values"
+    return EngineView(layer.name, CONV_MODULE, _summary(layer, where), True, parameters, ("in",))
 
 
 def schedule_words(layer: Dense) -> tuple[list[str], list[str]]:
