@@ -158,7 +158,8 @@ ENGINES = (
     Engine("e7x5", 7, 5, (3, 1), 1, 2, 7, FixedPoint(10, 3), FixedPoint(8, 2), 8, True, 9,
            relu=True),
     # Conv2d: 2x5x6 input, 3x2 kernel, stride 2x1, padding 1x0 -> 5x3x5 output; the 12-column
-    # patch in 2x4 blocks (a partial last block-row), 3 values per beat
+    # patch in 2x4 blocks (a partial last block-row), 3 values per input beat, a 5-channel
+    # pixel per output beat
     Engine("c5x12", 12, 5, (2, 4), 3, 2, 5, FixedPoint(12, 4), FixedPoint(8, 1), 14, True, 7,
            relu=True, geometry=ConvGeometry(2, 5, 6, (3, 2), (2, 1), (1, 0))),
 )  # fmt: skip
@@ -228,5 +229,9 @@ def engine_graph(
     slots[order] = np.arange(nnz)
     tiling = Tiling(engine.reuse, slots.reshape(engine.tiles, engine.reuse))
     beat = engine.values_per_beat
-    layer = replace(layer, tiling=tiling, widths=StreamWidths(beat, beat))
+    # a conv's output beats carry whole pixels: the smallest divisor of Cout from `beat` on
+    out = (
+        next(d for d in range(beat, shape[0] + 1) if shape[0] % d == 0) if engine.geometry else beat
+    )
+    layer = replace(layer, tiling=tiling, widths=StreamWidths(beat, out))
     return replace(graph, layers=(layer,))

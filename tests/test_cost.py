@@ -22,6 +22,7 @@ from codesign.engines.energy import (
 )
 from codesign.engines.stream import index_bits, mux_alms, place_rom
 from codesign.errors import BoardError
+from codesign.ir.graph import Conv2d
 from codesign.passes import tile
 from tests.conftest import make_graph
 
@@ -160,7 +161,7 @@ def test_layer_energy_counts_kept_blocks_only() -> None:
     assert e_sparse.static_pj > 0
 
 
-def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() -> None:
+def test_conv_line_buffers_are_copied_per_tile_input_and_the_default_rf_fits_them() -> None:
     from dataclasses import replace
 
     from codesign.cost import network_cost
@@ -170,10 +171,15 @@ def test_conv_frames_are_copied_per_tile_input_and_the_default_rf_fits_them() ->
     graph, _ = mnist_cnn_graph(reuse=1)
     board = load_board("cyclone10-gx220")
     conv2 = tile(graph, 4).layers[2]
-    frames = [m for m in layer_resources(conv2, board).memories if "input_frame" in m.name]
-    tiles = conv2.require_tiling().tiles  # type: ignore[union-attr]
-    # two input frames, each copied once per tile input (T·Bc read ports)
-    assert len(frames) == 2 and all(m.depth == conv2.in_features * tiles * 4 for m in frames)
+    assert isinstance(conv2, Conv2d)
+    (ring,) = [m for m in layer_resources(conv2, board).memories if m.name == "line_buffer"]
+    tiles = conv2.require_tiling().tiles
+    # the ring holds (Kh + Sh) lines of the 14 x 14 x 8 input and a beat at least, far from
+    # the 1,568-value frame, and is copied once per tile input (T·Bc read ports)
+    g = conv2.conv
+    lines = (g.kernel[0] + g.stride[0]) * g.in_width * g.in_channels
+    assert lines + 4 <= conv2.line_values < conv2.in_features
+    assert ring.depth == conv2.line_values * tiles * 4
     # a board whose M20K blocks end just below what the DSP-only RF needs
     dsp_only = next(
         r for r in range(1, 100) if network_cost(tile(graph, r), board).est_dsp <= board.dsp_blocks

@@ -106,7 +106,11 @@ def _walk(graph: Graph, size: bool) -> tuple[Graph, dict[str, Cycles]]:
         engine = engine_for(layer)
         sources = graph.inputs_of(layer)
         first = np.arange(beat_count(layer.in_features, layer.widths.input), dtype=np.int64)
-        offered = tuple(beats.get(name, first) for name in sources)
+        # a value from outside the graph, or of another length (the pruning cost's graphs
+        # of prunable layers, which do not chain), arrives one beat a cycle from cycle 0
+        offered = tuple(
+            beats[name] if len(beats.get(name, ())) == len(first) else first for name in sources
+        )
         if size:
             alone = len(sources) == 1 and len(graph.consumers_of(sources[0])) == 1
             may_stall = alone and (sources[0] in stallable or sources[0] not in beats)

@@ -95,6 +95,7 @@ class Engine(ABC):
     # sends output while its input still arrives (a sliding window), so a stall of its
     # output delays its input: its readers must not stall it (cost.cycles.size_line_buffers)
     streams_output: ClassVar[bool] = False
+    whole_pixels: ClassVar[bool] = False  # its output beats carry whole pixels (output_width)
 
     # --- IR passes ---------------------------------------------------------------------------
 
@@ -123,6 +124,10 @@ class Engine(ABC):
         """The layer mapped onto its tiles at a reuse factor (without tiles: unchanged; the
         stream widths are the tile pass's, `layer.widths`)."""
         return layer
+
+    def output_width(self, layer: Layer, given: int) -> int:
+        """The values per output beat the engine sends for a given width (the default: it)."""
+        return given
 
     def max_reuse(self, layer: Layer) -> int:
         """The largest reuse factor that changes anything (one tile); 1 without tiles."""

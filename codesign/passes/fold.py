@@ -28,7 +28,7 @@ from codesign.cost import fits_board, layer_cycles
 from codesign.cost.cycles import size_line_buffers
 from codesign.engines import engine_for, matrix_layers
 from codesign.errors import CodesignError
-from codesign.ir.graph import GRAPH_INPUT, Conv2d, Graph, StreamWidths, ceil_div
+from codesign.ir.graph import GRAPH_INPUT, Graph, StreamWidths, ceil_div
 from codesign.ir.layout import DEFAULT_VALUES_PER_BEAT
 from codesign.options import (
     DEFAULT_REUSE,
@@ -187,16 +187,17 @@ def _value_widths(graph: Graph, values_per_beat: Widths) -> dict[str, int]:
 
     def pixel_width(name: str, width: int) -> int:
         producer = produced.get(name)
-        if not isinstance(producer, Conv2d):
-            return width
-        channels = producer.shape[0]
-        return next(d for d in range(min(width, channels), channels + 1) if channels % d == 0)
+        return width if producer is None else engine_for(producer).output_width(producer, width)
+
+    def whole_pixels(name: str) -> bool:
+        producer = produced.get(name)
+        return producer is not None and engine_for(producer).whole_pixels
 
     widths = {name: pixel_width(name, width) for name, width in asked.items()}
     for layer in graph.layers:
         sources = graph.inputs_of(layer)
         if len(sources) > 1 and len({asked[name] for name in sources}) == 1:
-            pixels = [widths[name] for name in sources if isinstance(produced.get(name), Conv2d)]
+            pixels = [widths[name] for name in sources if whole_pixels(name)]
             common = max(pixels, default=widths[sources[0]])
             for name in sources:
                 widths[name] = common

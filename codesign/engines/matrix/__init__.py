@@ -114,6 +114,12 @@ class ConvEngine(MatrixEngine):
     module: ClassVar[str] = rtl.CONV_MODULE
     rtl_parts: ClassVar[tuple[str, ...]] = rtl.CONV_PARTS
     streams_output: ClassVar[bool] = True
+    whole_pixels: ClassVar[bool] = True
+
+    def output_width(self, layer: Layer, given: int) -> int:
+        """A pixel's channels leave together: the smallest divisor of Cout from `given` on."""
+        channels = _conv(layer).shape[0]
+        return next(d for d in range(min(given, channels), channels + 1) if channels % d == 0)
 
     def output_beats(self, layer: Layer, offered: tuple[Cycles, ...]) -> Cycles:
         conv = _conv(layer)
