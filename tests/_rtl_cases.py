@@ -162,6 +162,10 @@ ENGINES = (
     # pixel per output beat
     Engine("c5x12", 12, 5, (2, 4), 3, 2, 5, FixedPoint(12, 4), FixedPoint(8, 1), 14, True, 7,
            relu=True, geometry=ConvGeometry(2, 5, 6, (3, 2), (2, 1), (1, 0))),
+    # Conv2d 1x1, stride 2 (a ResNet shortcut): 3x7x6 -> 4x4x3, its windows never read the last
+    # input column, so the last position must still wait for the whole vector
+    Engine("c4x3s2", 3, 4, (1, 4), 2, 2, 2, FixedPoint(10, 4), FixedPoint(8, 1), 12, True, 6,
+           relu=False, geometry=ConvGeometry(3, 7, 6, (1, 1), (2, 2), (0, 0))),
 )  # fmt: skip
 
 PATTERNS = ("random", "balanced", "dense", "zero", "empty_rows")

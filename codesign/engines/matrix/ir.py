@@ -276,6 +276,10 @@ def describe(layer: Dense) -> tuple[str, list[str]]:
 def report_fields(layer: Dense) -> dict[str, object]:
     csr = layer.require_csr()
     formats = layer.require_formats()
+    window = {}
+    if isinstance(layer, Conv2d):
+        # the input values the conv's line buffer holds (not its copies: see resources)
+        window["line_buffer_values"] = layer.line_values
     return {
         "shape": list(layer.shape),
         "block": list(csr.block),
@@ -289,4 +293,5 @@ def report_fields(layer: Dense) -> dict[str, object]:
         # weights that saturated when quantised (a --precision weight format too narrow)
         "weight_overflows": layer.weight_overflows,
         **activation_fields(layer.activation, layer.alpha),
+        **window,
     }

@@ -50,12 +50,15 @@ def first_lines(layer: Conv2d) -> npt.NDArray[np.int64]:
 
 def needed_values(layer: Conv2d) -> npt.NDArray[np.int64]:
     """Per position, the values of the vector that must be in before it starts: through the
-    last input pixel its window reads (its bottom right one inside the map)."""
+    last input pixel its window reads (its bottom right one inside the map); the last
+    position waits for the whole vector (a strided window may skip the last lines)."""
     g = layer.conv
     oy, ox = np.divmod(np.arange(g.positions), g.out_width)
     last_y = np.clip(oy * g.stride[0] - g.padding[0] + g.kernel[0] - 1, 0, g.in_height - 1)
     last_x = np.clip(ox * g.stride[1] - g.padding[1] + g.kernel[1] - 1, 0, g.in_width - 1)
-    return np.asarray((last_y * g.in_width + last_x + 1) * g.in_channels, dtype=np.int64)
+    needed = np.asarray((last_y * g.in_width + last_x + 1) * g.in_channels, dtype=np.int64)
+    needed[-1] = layer.in_features
+    return needed
 
 
 def minimum_line_values(layer: Conv2d) -> int:
