@@ -20,13 +20,19 @@ previous one had delivered its whole output) are kept in benchmarks/results/cnn_
 as measured at commit e0fe7a7; this script measures today's engines (convs on line buffers,
 each position started on its window, each pixel sent when done).
 
-    python benchmarks/cnn_dataflow.py [--markdown FILE]
+With `--simulate MODEL ...` it also runs the 75 % design on the GX 1150 under the folding
+through Verilator (8 seeded normal input vectors, the whole network and every layer alone):
+latency and interval simulated and estimated, bit-exactness against the reference and the
+network unit's simulated cycles per second.
+
+    python benchmarks/cnn_dataflow.py [--markdown FILE] [--simulate MODEL ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,15 +42,21 @@ import numpy as np
 from _common import BLOCK, seeded_model, share
 from torch import nn
 
-from codesign import passes
+from codesign import passes, reference
 from codesign.boards import Board, load_board
 from codesign.cost import network_resources
 from codesign.cost.cycles import network_cycles
 from codesign.cost.resources import check_fit
+from codesign.emit.plan import BuildPlan, write_plan
+from codesign.emit.rtl import emit_rtl
 from codesign.errors import CodesignError
 from codesign.frontend.lower import lower
+from codesign.ir.graph import Graph
 from codesign.models import dscnn, mnist_cnn, resnet8
 from codesign.options import FoldedReuse, Reuse, UniformFitReuse
+from codesign.records.design import graph_to_files
+from codesign.sim.rtlsim import simulate
+from codesign.vectors import vector_files
 
 MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "mnist-cnn": (mnist_cnn, (1, 28, 28)),
@@ -73,19 +85,21 @@ class Row:
     error: str = ""
 
 
-def measure(name: str, sparsity: float, board: Board, rule: str) -> Row:
+def design(name: str, sparsity: float, board: Board, rule: str) -> Graph:
     build, shape = MODELS[name]
-    start = time.perf_counter()
     model = seeded_model(build, sparsity)
     calibration = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
+    graph = lower(model, name.replace("-", "_"), shape)
+    options = passes.BuildOptions(
+        calibration=calibration, board=board, block=BLOCK, reuse=RULES[rule]
+    )
+    return passes.build(graph, options)
+
+
+def measure(name: str, sparsity: float, board: Board, rule: str) -> Row:
+    start = time.perf_counter()
     try:
-        graph = lower(model, name.replace("-", "_"), shape)
-        graph = passes.build(
-            graph,
-            passes.BuildOptions(
-                calibration=calibration, board=board, block=BLOCK, reuse=RULES[rule]
-            ),
-        )
+        graph = design(name, sparsity, board, rule)
     except CodesignError as error:
         return Row(name, sparsity, board.key, rule, error=str(error))
     resources = network_resources(graph, board)
@@ -131,10 +145,30 @@ def table(rows: list[Row], boards: dict[str, Board]) -> str:
 BEFORE = "\n## Before: whole-frame engines"
 
 
+def simulated(name: str, board: Board) -> str:
+    """One table row: the 75 % folded design of `name` through Verilator, 8 vectors."""
+    graph = design(name, 0.75, board, "fold")
+    x = np.random.default_rng(1).normal(size=(8, graph.layers[0].in_features))
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder) / "project"
+        files = dict(graph_to_files(graph))
+        files.update(vector_files(graph, reference.quantize_inputs(graph, x)))
+        write_plan(emit_rtl(graph).merged(BuildPlan(files)), project)
+        result = simulate(project, n_vectors=8, cache_dir=Path(folder) / "cache")
+    net = result["network"]
+    exact = bool(result["outputs_match"])  # the network's outputs and every layer's
+    return (
+        f"| {name} | 75% | {board.key} | fold | {net['sim_cycles']:,} / {net['est_cycles']:,} "
+        f"| {net['sim_ii']:,} / {net['est_ii']:,} | {'yes' if exact else 'NO'} "
+        f"| {result['sim_cycles_per_second']:,.0f} | {result['build_seconds']:.0f} s |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--simulate", nargs="*", default=[], choices=list(MODELS))
     args = parser.parse_args(argv)
     boards = {key: load_board(key) for key in BOARDS}
     rows = []
@@ -150,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     print(f"{name} {sparsity:.0%} {board.key} {rule}: {status}", file=sys.stderr)
     text = table(rows, boards)
+    if args.simulate:
+        text += (
+            "\n\nVerilator, 8 vectors (seeded normal inputs), whole network and every layer "
+            "alone; cycles/s of the network unit:\n\n"
+            "| model | sparsity | board | reuse | latency sim / est | interval sim / est "
+            "| bit-exact | cycles/s | build |\n|---|---|---|---|---|---|---|---|---|\n"
+            + "\n".join(simulated(name, boards[BOARDS[0]]) for name in args.simulate)
+        )
     print(text)
     if args.markdown:
         args.markdown.write_text(
