@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         args.markdown.write_text(
             '# CNN dataflow: today\'s whole-frame engines (the "before" columns of issue 12)\n\n'
-            "`python benchmarks/cnn_dataflow.py --markdown benchmarks/results/cnn_dataflow.md`: "
+            "`python benchmarks/cnn_dataflow.py --markdown benchmarks/results/cnn_dataflow.md "
+            "--simulate mnist-cnn resnet8 dscnn`: "
             "seeded random weights, balanced 1x4 blocks, the uniform reuse rule, estimates "
             "from the engines' models (fits: within the boards' 80 % ceiling). Utilisation is "
             "MACs / (multipliers x interval), MACs counting every product of a kept block.\n\n"
