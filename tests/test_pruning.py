@@ -470,6 +470,8 @@ def test_models_that_do_not_lower_are_costed_at_their_measured_positions() -> No
     for geo, layer in zip(cost.layers, design.layers, strict=True):
         assert layer.macs == layer.nnz_blocks * 4 * geo.positions  # 1x4 blocks
         assert layer.est_cycles >= geo.positions * layer.reuse_factor
+    # the layers are costed as a chain, each after the one before: never faster than one
+    assert design.est_cycles > max(layer.est_cycles for layer in design.layers)
     # pruning halves the kept blocks and so the products
     half = cost.estimate({g.name: 0.5 for g in cost.layers})
     assert sum(layer.macs for layer in half.layers) < sum(layer.macs for layer in design.layers)

@@ -106,11 +106,7 @@ def _walk(graph: Graph, size: bool) -> tuple[Graph, dict[str, Cycles]]:
         engine = engine_for(layer)
         sources = graph.inputs_of(layer)
         first = np.arange(beat_count(layer.in_features, layer.widths.input), dtype=np.int64)
-        # a value from outside the graph, or of another length (the pruning cost's graphs
-        # of prunable layers, which do not chain), arrives one beat a cycle from cycle 0
-        offered = tuple(
-            beats[name] if len(beats.get(name, ())) == len(first) else first for name in sources
-        )
+        offered = tuple(_offered(beats, name, first) for name in sources)
         if size:
             alone = len(sources) == 1 and len(graph.consumers_of(sources[0])) == 1
             may_stall = alone and (sources[0] in stallable or sources[0] not in beats)
@@ -120,6 +116,19 @@ def _walk(graph: Graph, size: bool) -> tuple[Graph, dict[str, Cycles]]:
             stallable.add(layer.name)
         layers.append(layer)
     return replace(graph, layers=tuple(layers)), beats
+
+
+def _offered(beats: dict[str, Cycles], name: str, first: Cycles) -> Cycles:
+    """The cycles a layer's input beats of value `name` are offered at: its producer's output
+    beats; a value from outside the graph (one layer taken out of a network) one a cycle
+    from cycle 0; a value of another length (the pruning cost's chains of prunable layers,
+    measured one by one, not connected) one a cycle after its producer's last beat."""
+    if name not in beats:
+        return first
+    produced = beats[name]
+    if len(produced) == len(first):
+        return produced
+    return first + int(produced[-1]) + 1
 
 
 def input_frames(graph: Graph) -> dict[str, tuple[int, ...]]:
