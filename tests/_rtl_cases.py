@@ -20,6 +20,7 @@ import pytest
 from codesign import reference
 from codesign.emit.plan import BuildPlan, write_plan
 from codesign.emit.rtl import emit_rtl
+from codesign.engines import engine_for
 from codesign.errors import ToolError
 from codesign.ir import Activation, Dense, FixedPoint, Graph, Overflow, Rounding
 from codesign.ir.fixed import RawArray
@@ -233,9 +234,6 @@ def engine_graph(
     slots[order] = np.arange(nnz)
     tiling = Tiling(engine.reuse, slots.reshape(engine.tiles, engine.reuse))
     beat = engine.values_per_beat
-    # a conv's output beats carry whole pixels: the smallest divisor of Cout from `beat` on
-    out = (
-        next(d for d in range(beat, shape[0] + 1) if shape[0] % d == 0) if engine.geometry else beat
-    )
+    out = engine_for(layer).output_width(layer, beat)  # a conv's beats carry whole pixels
     layer = replace(layer, tiling=tiling, widths=StreamWidths(beat, out))
     return replace(graph, layers=(layer,))

@@ -95,7 +95,6 @@ class Engine(ABC):
     # sends output while its input still arrives (a sliding window), so a stall of its
     # output delays its input: its readers must not stall it (cost.cycles.size_line_buffers)
     streams_output: ClassVar[bool] = False
-    whole_pixels: ClassVar[bool] = False  # its output beats carry whole pixels (output_width)
 
     # --- IR passes ---------------------------------------------------------------------------
 

@@ -189,16 +189,14 @@ def _value_widths(graph: Graph, values_per_beat: Widths) -> dict[str, int]:
         producer = produced.get(name)
         return width if producer is None else engine_for(producer).output_width(producer, width)
 
-    def whole_pixels(name: str) -> bool:
-        producer = produced.get(name)
-        return producer is not None and engine_for(producer).whole_pixels
-
     widths = {name: pixel_width(name, width) for name, width in asked.items()}
     for layer in graph.layers:
         sources = graph.inputs_of(layer)
         if len(sources) > 1 and len({asked[name] for name in sources}) == 1:
-            pixels = [widths[name] for name in sources if whole_pixels(name)]
-            common = max(pixels, default=widths[sources[0]])
+            # the first width from the given one on that every producer can send
+            common = asked[sources[0]]
+            for name in sources:
+                common = pixel_width(name, common)
             for name in sources:
                 widths[name] = common
     return widths

@@ -114,7 +114,6 @@ class ConvEngine(MatrixEngine):
     module: ClassVar[str] = rtl.CONV_MODULE
     rtl_parts: ClassVar[tuple[str, ...]] = rtl.CONV_PARTS
     streams_output: ClassVar[bool] = True
-    whole_pixels: ClassVar[bool] = True
 
     def output_width(self, layer: Layer, given: int) -> int:
         """A pixel's channels leave together: the smallest divisor of Cout from `given` on."""
