@@ -268,17 +268,74 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from codesign.sweep import front_table, load_spec, run_sweep
+
+    spec = load_spec(args.spec)  # every key and value checked before anything runs
+    try:
+        outcome = run_sweep(
+            spec,
+            args.out,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            store_dir=args.store,
+            force=args.force,
+            progress=True,
+            notify=lambda message: print(message, flush=True),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"codesign sweep: interrupted; the points that finished are kept in "
+            f"{args.store or args.out / 'points'}: run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    counts, front = outcome.counts, outcome.front
+    print(
+        f"{len(outcome.rows)} points in {outcome.seconds:.0f} s: {counts['computed']} computed, "
+        f"{counts['cached']} cached, {counts['failed']} failed, {counts['error']} errors "
+        f"(retried next run)"
+    )
+    objectives = ", ".join(f"{o} {c} ({g})" for o, c, g in front.objectives)
+    print(f"Pareto front ({len(front.points)} of {len(front.candidates)} points; {objectives}):")
+    print(front_table(spec.axes, front) if front.points else "  (no point finished)")
+    for key, why in front.excluded:
+        print(f"  left out {key[:8]}: {why}")
+    print(f"wrote {args.out / 'results.csv'} and {args.out / 'sweep.json'}")
+    return 0 if counts["error"] == 0 else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from codesign.emit.plan import check_output_dir
     from codesign.report import REPORT_MARKER, format_table, load_project, rows, write_comparison
 
+    if bool(args.projects) == (args.sweep is not None):
+        raise CodesignError("give project folders or --sweep DIR (one of them)")
     # never a project (nor a folder holding or inside one); a non-empty folder only if an
     # earlier report wrote it (its marker) or with --force
     earlier = (args.out / REPORT_MARKER).is_file()
-    check_output_dir(args.out, args.force or earlier, args.projects)
+    check_output_dir(args.out, args.force or earlier, args.projects or [args.sweep])
+    if args.sweep is not None:
+        return _report_sweep(args.sweep, args.out)
     projects = [load_project(path) for path in args.projects]
     print(format_table(rows(projects)))
     for path in write_comparison(projects, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _report_sweep(sweep_dir: Path, out_dir: Path) -> int:
+    from codesign.report import REPORT_MARKER
+    from codesign.sweep import front_table, read_sweep
+    from codesign.sweep.plots import sweep_front, write_sweep_report
+
+    data = read_sweep(sweep_dir)
+    front = sweep_front(data)
+    print(f"{len(data['rows'])} points of {data['model']}; Pareto front ({len(front.points)}):")
+    print(front_table(data["axes"], front))
+    paths = write_sweep_report(data, out_dir)
+    (out_dir / REPORT_MARKER).write_text("written by `codesign report`, which may write again\n")
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -315,6 +372,7 @@ COMMANDS = {
     "baseline": cmd_baseline,
     "simulate": cmd_simulate,
     "synth": cmd_synth,
+    "sweep": cmd_sweep,
     "report": cmd_report,
     "demo": cmd_demo,
 }

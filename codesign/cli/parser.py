@@ -218,8 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=_int_in(1, 64), default=1, help="Yosys processes at once (default 1)"
     )
 
+    sweep = sub.add_parser(
+        "sweep", help="run a design-space sweep (TOML spec) and print its Pareto front"
+    )
+    sweep.add_argument("spec", type=Path, help="the sweep's TOML spec (codesign/sweep/spec.py)")
+    sweep.add_argument("--out", type=Path, required=True, help="results.csv, sweep.json, logs/")
+    sweep.add_argument(
+        "--jobs", type=_int_in(1, 256), default=1, help="local worker processes (default 1)"
+    )
+    sweep.add_argument(
+        "--scheduler", help="run on the Dask cluster whose scheduler is at tcp://HOST:PORT"
+    )
+    sweep.add_argument(
+        "--store",
+        type=Path,
+        help="the point folders (default OUT/points); sweeps that share one share their points",
+    )
+    sweep.add_argument(
+        "--force", action="store_true", help="write into a non-empty --out that is no sweep's"
+    )
+
     report = sub.add_parser("report", help="compare projects: latency, DSPs, correctness")
-    report.add_argument("projects", type=Path, nargs="+")
+    report.add_argument("projects", type=Path, nargs="*")
+    report.add_argument(
+        "--sweep", type=Path, help="the --out of `codesign sweep`: its table and Pareto plots"
+    )
     report.add_argument("--out", type=Path, default=Path("codesign-report"))
     report.add_argument(
         "--force", action="store_true", help="write into a non-empty --out of another origin"

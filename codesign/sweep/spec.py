@@ -1,0 +1,414 @@
+"""A sweep's spec (TOML): the model, the stages to run, the options every point shares, the axes.
+
+    model = "digits-mlp"          # built-in, or path/to/file.py:function (relative to the spec)
+    dataset = "digits"            # built-in, or a .npz (relative to the spec)
+    # weights = "dense.pt"        # a state_dict to start from (else a built-in model is
+    #                             # trained once per seed and shared by every point)
+    # input_shape = [1, 8, 8]     # view the dataset's samples in this shape
+    stages = ["prune", "generate", "csim"]        # of prune, generate, csim, simulate, synth
+    objectives = ["accuracy", "interval", "dsp", "energy"]   # the Pareto front's axes
+
+    [options]                     # the same for every point
+    epochs = 10
+
+    [grid]                        # every combination of these values
+    sparsity = [0.5, 0.75, 0.875, 0.9375]
+    block = ["1x4", "1x2", "2x4"]
+    board = ["arria10-gx1150", "cyclone10-gx220"]
+
+or, instead of [grid], a seeded random search:
+
+    [random]
+    samples = 20
+    seed = 0
+    sparsity = { low = 0.5, high = 0.95 }   # uniform in [low, high), rounded to 4 places
+    block = ["1x4", "2x4"]                  # one of these
+
+Every key and value is checked here, before anything runs: an unknown key names the allowed
+keys, a bad value names the key and the allowed values (design.md §7's option meanings).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codesign.errors import CodesignError
+
+STAGES = ("prune", "generate", "csim", "simulate", "synth")
+OBJECTIVES = ("accuracy", "interval", "latency", "dsp", "energy", "alms", "m20k")
+DEFAULT_OBJECTIVES = ("accuracy", "interval", "dsp", "energy")
+TOP_KEYS = ("model", "dataset", "weights", "input_shape", "stages", "objectives")
+TABLES = ("options", "grid", "random")
+MAX_POINTS = 10_000
+
+
+class SpecError(CodesignError):
+    """A sweep spec that cannot run; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option a point can set: the stage that reads it, its default, its check (which
+    returns the value normalised or raises ValueError with the allowed values)."""
+
+    stage: str
+    default: Any
+    check: Callable[[Any], Any]
+    allowed: str
+
+
+def _one_of(*values: Any) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value not in values or isinstance(value, bool) != isinstance(values[0], bool):
+            raise ValueError
+        return value
+
+    return check
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError
+        if high is not None and value > high:
+            raise ValueError
+        return value
+
+    return check
+
+
+def _number(low: float, high: float, high_open: bool) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError
+        value = float(value)
+        if not low <= value <= high or (high_open and value == high):
+            raise ValueError
+        return value
+
+    return check
+
+
+def _positive(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+        raise ValueError
+    return float(value)
+
+
+def _boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+def _block(value: Any) -> Any:
+    from codesign.options import parse_block
+
+    if not isinstance(value, str):
+        raise ValueError
+    rows, columns = parse_block(value)  # a PruneError: caught as a bad value
+    return f"{rows}x{columns}"
+
+
+def _board(value: Any) -> Any:
+    from codesign.boards import load_board
+
+    if not isinstance(value, str):
+        raise ValueError
+    load_board(value)
+    return value
+
+
+def _reuse(value: Any) -> Any:
+    from codesign.options import parse_reuse
+
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError
+    parse_reuse(str(value))
+    return str(value)
+
+
+def _options() -> dict[str, Option]:
+    from codesign.boards import DEFAULT_BOARD, DEFAULT_MAX_UTILISATION
+    from codesign.frontend.budget import ALLOCATORS
+    from codesign.frontend.criteria import CRITERIA
+    from codesign.frontend.pipeline import METHODS
+    from codesign.frontend.schedules import SCHEDULES
+    from codesign.ir.fixed import MAX_WIDTH
+
+    bits = f"an integer in [2, {MAX_WIDTH}]"
+    return {
+        # prune (design.md §7: codesign prune)
+        "sparsity": Option("prune", None, _number(0.0, 1.0, True), "a number in [0, 1)"),
+        "budget_cycles": Option("prune", None, _integer(1), "an integer >= 1"),
+        "budget_dsp": Option("prune", None, _integer(1), "an integer >= 1"),
+        "method": Option("prune", "block", _one_of(*METHODS), ", ".join(METHODS)),
+        "pattern": Option(
+            "prune", "balanced", _one_of("balanced", "unbalanced"), "balanced, unbalanced"
+        ),
+        "criterion": Option("prune", "l1", _one_of(*CRITERIA), ", ".join(CRITERIA)),
+        "schedule": Option("prune", "gradual", _one_of(*SCHEDULES), ", ".join(SCHEDULES)),
+        "allocator": Option("prune", "knapsack", _one_of(*ALLOCATORS), ", ".join(ALLOCATORS)),
+        "distill": Option("prune", True, _boolean, "true, false"),
+        "epochs": Option("prune", 30, _integer(0, 100_000), "an integer in [0, 100000]"),
+        "learning_rate": Option("prune", 2e-3, _positive, "a number above 0"),
+        "seed": Option("prune", 0, _integer(0), "an integer >= 0"),
+        # generate (and the prune's costing)
+        "board": Option("generate", DEFAULT_BOARD, _board, "a board of `codesign boards`"),
+        "max_utilisation": Option(
+            "generate", DEFAULT_MAX_UTILISATION, _number(0.0, 1.0, False), "a number in (0, 1]"
+        ),
+        "block": Option("generate", None, _block, "RxC, e.g. 1x4"),
+        "weight_bits": Option("generate", 8, _integer(2, MAX_WIDTH), bits),
+        "act_bits": Option("generate", 16, _integer(2, MAX_WIDTH), bits),
+        "reuse": Option(
+            "generate", None, _reuse, "fold, uniform, balanced, an RF or name=RF,... (--reuse)"
+        ),
+        "target_ii": Option("generate", None, _integer(1), "an integer >= 1"),
+        "vectors": Option("generate", 32, _integer(1, 1_000_000), "an integer in [1, 1000000]"),
+        # simulate
+        "sim_vectors": Option("simulate", 8, _integer(1, 1_000_000), "an integer in [1, 1000000]"),
+    }
+
+
+OPTIONS = _options()
+PRUNE_TARGETS = ("sparsity", "budget_cycles", "budget_dsp")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A checked spec: where it came from, what every point shares, and the points."""
+
+    path: Path
+    model: str  # a built-in name or an absolute path/to/file.py:function
+    dataset: str  # a built-in name or an absolute .npz path
+    weights: Path | None
+    input_shape: tuple[int, ...] | None
+    stages: tuple[str, ...]
+    objectives: tuple[str, ...]
+    search: str  # "grid" or "random"
+    axes: tuple[str, ...]  # the options that vary, in the spec's order
+    points: tuple[Mapping[str, Any], ...]  # every option of each point (defaults filled in)
+
+    def describe(self) -> str:
+        axes = ", ".join(self.axes) or "none"
+        return (
+            f"{len(self.points)} points ({self.search} over {axes}) of {self.model} on "
+            f"{self.dataset}; stages {', '.join(self.stages)}"
+        )
+
+
+def load_spec(path: Path) -> SweepSpec:
+    """Read and check a spec file; every error names the file and the key."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read it ({error.strerror})") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SpecError(f"{path}: not valid TOML ({error})") from error
+    return parse_spec(data, Path(path))
+
+
+def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
+    """A spec from its parsed TOML; `path` names it in errors and anchors relative paths."""
+    where = str(path)
+    _known(data, TOP_KEYS + TABLES, where, "key")
+    if "grid" in data and "random" in data:
+        raise SpecError(f"{where}: give [grid] or [random], not both")
+    base = path.resolve().parent
+    model = _text(data, "model", where)
+    if model.endswith(".py") or ".py:" in model:
+        file_name, _, function = model.rpartition(":")
+        model = f"{(base / file_name).resolve()}:{function}"
+    dataset = _text(data, "dataset", where)
+    if dataset.endswith(".npz"):
+        dataset = str((base / dataset).resolve())
+    weights = (base / _text(data, "weights", where)).resolve() if "weights" in data else None
+    if weights is not None and not weights.is_file():
+        raise SpecError(f"{where}: key 'weights': {weights} is not a file")
+    input_shape = _input_shape(data, where)
+    stages = _choices(data, "stages", STAGES, ("prune", "generate"), where)
+    if any(stage in stages for stage in STAGES[2:]) and "generate" not in stages:
+        raise SpecError(f"{where}: key 'stages': csim, simulate and synth need 'generate'")
+    objectives = _choices(data, "objectives", OBJECTIVES, DEFAULT_OBJECTIVES, where)
+    if len(objectives) < 2:
+        raise SpecError(f"{where}: key 'objectives': a Pareto front needs two or more")
+    shared = _table(data, "options", where)
+    _known(shared, tuple(OPTIONS), f"{where} [options]", "option")
+    fixed = {key: _value(key, value, f"{where} [options]") for key, value in shared.items()}
+    search = "random" if "random" in data else "grid"
+    axes, combinations = _combinations(data, search, where)
+    clash = set(fixed) & set(axes)
+    if clash:
+        raise SpecError(f"{where}: {', '.join(sorted(clash))} both in [options] and [{search}]")
+    points = []
+    for combination in combinations:
+        point = {key: option.default for key, option in OPTIONS.items()}
+        point.update(fixed)
+        point.update(combination)
+        points.append(point)
+    spec = SweepSpec(
+        path=path,
+        model=model,
+        dataset=dataset,
+        weights=weights,
+        input_shape=input_shape,
+        stages=stages,
+        objectives=objectives,
+        search=search,
+        axes=tuple(axes),
+        points=tuple(points),
+    )
+    _check_points(spec, set(fixed) | set(axes), where)
+    return spec
+
+
+def _known(data: Mapping[str, Any], allowed: tuple[str, ...], where: str, what: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise SpecError(f"{where}: unknown {what} {key!r}; allowed: {', '.join(allowed)}")
+
+
+def _text(data: Mapping[str, Any], key: str, where: str) -> str:
+    if key not in data:
+        raise SpecError(f"{where}: key {key!r} is missing")
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{where}: key {key!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _input_shape(data: Mapping[str, Any], where: str) -> tuple[int, ...] | None:
+    if "input_shape" not in data:
+        return None
+    shape = data["input_shape"]
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    ):
+        raise SpecError(f"{where}: key 'input_shape' must be a list of positive integers")
+    return tuple(shape)
+
+
+def _choices(
+    data: Mapping[str, Any],
+    key: str,
+    allowed: tuple[str, ...],
+    default: tuple[str, ...],
+    where: str,
+) -> tuple[str, ...]:
+    values = data.get(key, list(default))
+    if not isinstance(values, list) or not values:
+        raise SpecError(f"{where}: key {key!r} must be a list of {', '.join(allowed)}")
+    for value in values:
+        if value not in allowed:
+            raise SpecError(
+                f"{where}: key {key!r}: unknown value {value!r}; allowed: {', '.join(allowed)}"
+            )
+    return tuple(name for name in allowed if name in values)  # in pipeline order
+
+
+def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: [{key}] must be a table")
+    return dict(table)
+
+
+def _value(key: str, value: Any, where: str) -> Any:
+    option = OPTIONS[key]
+    try:
+        return option.check(value)
+    except (ValueError, CodesignError) as error:
+        detail = f" ({error})" if str(error) else ""
+        raise SpecError(
+            f"{where}: option {key!r}: bad value {value!r}{detail}; allowed: {option.allowed}"
+        ) from error
+
+
+def _combinations(
+    data: Mapping[str, Any], search: str, where: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    table = _table(data, search, where)
+    where = f"{where} [{search}]"
+    if search == "random":
+        samples, seed = table.pop("samples", None), table.pop("seed", 0)
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise SpecError(f"{where}: key 'samples' (points to draw) must be an integer >= 1")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise SpecError(f"{where}: key 'seed' must be an integer")
+    _known(table, tuple(OPTIONS), where, "option" + (" (or samples, seed)" * (search == "random")))
+    values: dict[str, list[Any] | tuple[float, float]] = {}
+    for key, given in table.items():
+        if search == "random" and isinstance(given, dict):
+            values[key] = _range(key, given, where)
+        elif isinstance(given, list) and given:
+            checked = [_value(key, value, where) for value in given]
+            if len(set(map(repr, checked))) != len(checked):
+                raise SpecError(f"{where}: option {key!r} lists a value twice: {given!r}")
+            values[key] = checked
+        else:
+            shape = "a non-empty list" + (" or {low, high}" if search == "random" else "")
+            raise SpecError(f"{where}: option {key!r} must be {shape}, got {given!r}")
+    axes = list(values)
+    if search == "grid":
+        lists = [values[key] for key in axes]
+        count = 1
+        for value_list in lists:
+            count *= len(value_list)
+        if count > MAX_POINTS:
+            raise SpecError(f"{where}: {count:,} points; at most {MAX_POINTS:,} in one sweep")
+        combinations = [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*lists)]
+        return axes, combinations
+    rng = random.Random(seed)
+    drawn: dict[str, dict[str, Any]] = {}
+    for _ in range(samples * 20):  # duplicates of a small space are drawn once
+        point = {key: _draw(rng, values[key]) for key in axes}
+        drawn.setdefault(repr(sorted(point.items())), point)
+        if len(drawn) == samples:
+            break
+    return axes, list(drawn.values())
+
+
+def _range(key: str, given: Mapping[str, Any], where: str) -> tuple[float, float]:
+    if set(given) != {"low", "high"}:
+        raise SpecError(f"{where}: option {key!r}: a range is {{ low = A, high = B }}")
+    low, high = (_value(key, given[side], where) for side in ("low", "high"))
+    if not all(isinstance(v, float) for v in (low, high)) or not low < high:
+        raise SpecError(f"{where}: option {key!r}: a range needs two numbers with low < high")
+    return (low, high)
+
+
+def _draw(rng: random.Random, values: list[Any] | tuple[float, float]) -> Any:
+    if isinstance(values, tuple):
+        return round(rng.uniform(*values), 4)
+    return values[rng.randrange(len(values))]
+
+
+def _check_points(spec: SweepSpec, given: set[str], where: str) -> None:
+    """What no single option check sees: the prune target, options of a stage not run."""
+    for key in sorted(given):
+        stage = OPTIONS[key].stage
+        if stage not in spec.stages and not (stage == "generate" and "prune" in spec.stages):
+            raise SpecError(
+                f"{where}: option {key!r} is read by the {stage} stage, which 'stages' "
+                f"does not run ({', '.join(spec.stages)})"
+            )
+    for point in spec.points:
+        if point["reuse"] is not None and point["target_ii"] is not None:
+            raise SpecError(f"{where}: a point sets both 'reuse' and 'target_ii'; give one")
+        if "prune" not in spec.stages:
+            continue
+        targets = [key for key in PRUNE_TARGETS if point[key] is not None]
+        if len(targets) != 1:
+            raise SpecError(
+                f"{where}: the prune stage needs exactly one of {', '.join(PRUNE_TARGETS)} "
+                f"per point; a point has {', '.join(targets) or 'none'}"
+            )
