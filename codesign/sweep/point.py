@@ -13,12 +13,13 @@ project, with csim.json, rtlsim.json, synth.json as the stages add them) and `re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,16 @@ def run_point(task: PointTask) -> dict[str, Any]:
     retries the point)."""
     import torch
 
-    _log_to_worker_file(task.log_dir)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # points run side by side; one thread each keeps results equal
+    try:
+        with _worker_log(task.log_dir):
+            return _run_stages(task)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_stages(task: PointTask) -> dict[str, Any]:
     figures, seconds = dict(task.figures), {}
     worker = f"{socket.gethostname()}:{os.getpid()}"
     log.info("point %s: %s, stages %s", task.key, _options_text(task.options), task.stages)
@@ -117,26 +126,44 @@ def _options_text(options: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in options.items() if value is not None)
 
 
-_LOG_HANDLER: logging.Handler | None = None
+_FILE_HANDLERS: dict[Path, logging.Handler] = {}
 
 
-def _log_to_worker_file(log_dir: Path) -> None:
-    """This process's codesign log lines go to log_dir/worker-HOST-PID.log (once a process)."""
-    global _LOG_HANDLER
-    if _LOG_HANDLER is not None:
-        return
-    log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_dir / f"worker-{socket.gethostname()}-{os.getpid()}.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger("codesign")
-    root.addHandler(handler)
-    if root.getEffectiveLevel() > logging.INFO:
-        root.setLevel(logging.INFO)
-        for other in root.handlers:  # the CLI's own handlers keep their level
-            if other is not handler and other.level == logging.NOTSET:
-                other.setLevel(logging.WARNING)
-    _LOG_HANDLER = handler
+class _Forward(logging.Handler):
+    """Warnings and errors still reach the handlers above the codesign logger (a terminal)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+@contextlib.contextmanager
+def _worker_log(log_dir: Path) -> Iterator[None]:
+    """While a point runs, the codesign log lines (INFO and up) go to
+    log_dir/worker-HOST-PID.log; warnings also go where they went before."""
+    handler = _FILE_HANDLERS.get(log_dir)
+    if handler is None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        name = f"worker-{socket.gethostname()}-{os.getpid()}.log"
+        handler = logging.FileHandler(log_dir / name)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        _FILE_HANDLERS[log_dir] = handler
+    logger, forward = logging.getLogger("codesign"), _Forward()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.addHandler(forward)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.removeHandler(forward)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        handler.flush()
 
 
 def _board(options: Mapping[str, Any]) -> Any:

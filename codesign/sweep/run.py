@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_SCHEMA = "codesign.sweep/1"
 SWEEP_FILE, TABLE_FILE, LOG_DIR, STORE_DIR = "sweep.json", "results.csv", "logs", "points"
+SWEEP_MARKER = ".codesign-sweep"  # a sweep's --out, resumed without --force
 CONNECT_TIMEOUT_S = 10
 
 
@@ -85,19 +86,11 @@ def run_sweep(
         )
         counts = {"computed": 0, "cached": cached, "failed": 0, "error": 0}
         with _Bar(len(tasks), progress) as bar:
-            futures = {executor.submit(run_point, task): task for task in tasks}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    task = futures[future]
-                    result = _result_of(future, task)
-                    index, row = _record(store, spec, rows, task, result)
-                    counts["computed" if result["status"] == "done" else result["status"]] += 1
-                    bar.line(_point_line(index + 1, len(rows), row, result), counts)
-                    _write_table(out_dir, spec, rows)
-            except BaseException:
-                for pending in futures:
-                    pending.cancel()
-                raise
+            for task, result in executor.completed(tasks):
+                index, row = _record(store, spec, rows, task, result)
+                counts["computed" if result["status"] == "done" else result["status"]] += 1
+                bar.line(_point_line(index + 1, len(rows), row, result), counts)
+                _write_table(out_dir, spec, rows)
     front = pareto_front(rows, spec.objectives)
     outcome = SweepOutcome(
         spec, out_dir, tuple(rows), counts, front, time.perf_counter() - started, executor_name
@@ -111,46 +104,62 @@ def _check_out_dir(out_dir: Path, force: bool) -> None:
     """A sweep's own folder is resumed; any other non-empty folder needs --force."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputDirError(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SWEEP_FILE).is_file():
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SWEEP_MARKER).is_file():
         if not force:
             raise OutputDirError(
-                f"{out_dir} is not empty and holds no {SWEEP_FILE}; choose another --out, or "
-                "pass --force to write the sweep's files beside what it holds"
+                f"{out_dir} is not empty and is no sweep's --out (no {SWEEP_MARKER}); choose "
+                "another --out, or pass --force to write the sweep's files beside what it holds"
             )
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / SWEEP_MARKER).write_text("written by `codesign sweep`, which resumes here\n")
 
 
-class _InlineExecutor(concurrent.futures.Executor):
-    """--jobs 1: each point runs in this process, when it is submitted."""
+class _InlineExecutor:
+    """--jobs 1: the points run in this process, one after the other."""
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    def completed(self, tasks: list[PointTask]) -> Iterator[tuple[PointTask, dict[str, Any]]]:
+        for task in tasks:
+            yield task, run_point(task)
+
+
+class _PoolExecutor:
+    """Local processes or a Dask cluster (concurrent.futures executors): every point is sent
+    at once and comes back when it is done."""
+
+    def __init__(self, executor: concurrent.futures.Executor) -> None:
+        self.executor = executor
+
+    def completed(self, tasks: list[PointTask]) -> Iterator[tuple[PointTask, dict[str, Any]]]:
+        futures = {self.executor.submit(run_point, task): task for task in tasks}
         try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:
-            future.set_exception(error)
-        return future
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], _result_of(future, futures[future])
+        finally:
+            for pending in futures:
+                pending.cancel()
+
+
+_Executor = _InlineExecutor | _PoolExecutor
 
 
 @contextlib.contextmanager
-def _executor(
-    jobs: int, scheduler: str | None
-) -> Iterator[tuple[concurrent.futures.Executor, str]]:
+def _executor(jobs: int, scheduler: str | None) -> Iterator[tuple[_Executor, str]]:
     if scheduler is not None:
         with _dask_client(scheduler) as client:
             workers = len(client.scheduler_info().get("workers", {}))
-            yield client.get_executor(pure=False), f"Dask at {scheduler}, {workers} workers"
+            pool = _PoolExecutor(client.get_executor(pure=False))
+            yield pool, f"Dask at {scheduler}, {workers} workers"
         return
     if jobs == 1:
         yield _InlineExecutor(), "this process"
         return
     # spawn: a forked copy of a process that has run torch may hang in its thread pools
     context = multiprocessing.get_context("spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    processes = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
     try:
-        yield pool, f"{jobs} local processes"
+        yield _PoolExecutor(processes), f"{jobs} local processes"
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        processes.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
