@@ -8,7 +8,12 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ("latency_reports.ipynb", "pruning_tradeoffs.ipynb", "cnn_latency.ipynb")
+NAMES = (
+    "latency_reports.ipynb",
+    "pruning_tradeoffs.ipynb",
+    "cnn_latency.ipynb",
+    "design_space.ipynb",
+)
 
 
 @pytest.mark.parametrize("name", NAMES)

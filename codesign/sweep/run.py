@@ -158,8 +158,12 @@ def _executor(jobs: int, scheduler: str | None) -> Iterator[tuple[_Executor, str
     processes = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
     try:
         yield _PoolExecutor(processes), f"{jobs} local processes"
-    finally:
+    except BaseException:  # Ctrl-C or an error: the points still running are dropped
+        for child in multiprocessing.active_children():
+            child.terminate()
         processes.shutdown(wait=True, cancel_futures=True)
+        raise
+    processes.shutdown(wait=True)
 
 
 @contextlib.contextmanager
