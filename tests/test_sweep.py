@@ -54,6 +54,8 @@ def spec_error(tmp_path: Path, text: str) -> str:
         ("stages = ['generate']\n[grid]\nsparsity = [0.5]\n", ["read by the prune stage"]),
         ("[grid]\nsparsity = [0.5]\n[random]\nsamples = 2\n", ["not both"]),
         ("[random]\nsparsity = [0.5]\n", ["'samples'"]),
+        ("[require]\nspeed = 3\n", ["unknown objective 'speed'", "accuracy, interval"]),
+        ("[require]\naccuracy = 'high'\n", ["'accuracy' must be a number"]),
         ("[random]\nsamples = 2\nsparsity = { low = 0.9, high = 0.1 }\n", ["low < high"]),
         ("[options]\nsparsity = 0.5\n[grid]\nsparsity = [0.5]\n", ["both in [options]"]),
         ("[grid]\nsparsity = [0.5]\nreuse = ['fold']\ntarget_ii = [4]\n", ["both 'reuse'"]),
@@ -135,6 +137,11 @@ def test_the_pareto_front_keeps_the_points_nothing_beats() -> None:
         "e": "not bit-exact (csim_match[C])",
         "f": "failed: generate: does not fit",
     }
+    # bounds: only the points within them are candidates, an objective or not
+    bounded = pareto_front(rows, ["accuracy", "dsp"], {"accuracy": 0.95, "interval": 32})
+    assert [r["key"] for r in bounded.points] == ["a", "g"]
+    assert dict(bounded.excluded)["d"] == "outside [require]: ii[E] 64 (needs <= 32)"
+    assert dict(bounded.excluded)["b"] == "outside [require]: top1_fixed[D] 0.9 (needs >= 0.95)"
     # with RTL figures on every finished point, the interval is the simulated one
     simulated = [dict(r, **{"ii[R]": 1}) for r in rows if r["status"] == "done"]
     assert pareto_front(simulated, ["accuracy", "interval"]).objectives[1][1] == "ii[R]"

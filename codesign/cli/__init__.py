@@ -268,8 +268,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+EXCLUDED_SHOWN = 5
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from codesign.sweep import front_table, load_spec, run_sweep
+    from codesign.sweep import front_heading, front_table, load_spec, run_sweep
 
     spec = load_spec(args.spec)  # every key and value checked before anything runs
     try:
@@ -296,11 +299,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"{counts['cached']} cached, {counts['failed']} failed, {counts['error']} errors "
         f"(retried next run)"
     )
-    objectives = ", ".join(f"{o} {c} ({g})" for o, c, g in front.objectives)
-    print(f"Pareto front ({len(front.points)} of {len(front.candidates)} points; {objectives}):")
-    print(front_table(spec.axes, front) if front.points else "  (no point finished)")
-    for key, why in front.excluded:
+    print(front_heading(front, len(outcome.rows)))
+    print(front_table(spec.axes, front) if front.points else "  (no point can be chosen)")
+    for key, why in front.excluded[:EXCLUDED_SHOWN]:
         print(f"  left out {key[:8]}: {why}")
+    if len(front.excluded) > EXCLUDED_SHOWN:
+        print(f"  ... and {len(front.excluded) - EXCLUDED_SHOWN} more (results.csv, sweep.json)")
     print(f"wrote {args.out / 'results.csv'} and {args.out / 'sweep.json'}")
     return 0 if counts["error"] == 0 else 1
 
@@ -326,12 +330,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _report_sweep(sweep_dir: Path, out_dir: Path) -> int:
     from codesign.report import REPORT_MARKER
-    from codesign.sweep import front_table, read_sweep
+    from codesign.sweep import front_heading, front_table, read_sweep
     from codesign.sweep.plots import sweep_front, write_sweep_report
 
     data = read_sweep(sweep_dir)
     front = sweep_front(data)
-    print(f"{len(data['rows'])} points of {data['model']}; Pareto front ({len(front.points)}):")
+    print(f"{data['model']}: " + front_heading(front, len(data["rows"])))
     print(front_table(data["axes"], front))
     paths = write_sweep_report(data, out_dir)
     (out_dir / REPORT_MARKER).write_text("written by `codesign report`, which may write again\n")

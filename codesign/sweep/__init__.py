@@ -11,7 +11,7 @@ plots   `codesign report --sweep`: the table in Markdown and CSV, the front plot
 """
 
 from codesign.sweep.pareto import Front, pareto_front
-from codesign.sweep.run import SweepOutcome, front_table, read_sweep, run_sweep
+from codesign.sweep.run import SweepOutcome, front_heading, front_table, read_sweep, run_sweep
 from codesign.sweep.spec import SpecError, SweepSpec, load_spec, parse_spec
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "SpecError",
     "SweepOutcome",
     "SweepSpec",
+    "front_heading",
     "front_table",
     "load_spec",
     "parse_spec",

@@ -2,8 +2,10 @@
 
 Each objective reads one column of the results table; interval and latency read the RTL
 simulation's figure when every point has one, else the estimate. Only points that ran to the
-end count, and never one whose simulation disagreed with the reference (that is a fault to
-fix, not a design to choose).
+end count, never one whose simulation disagreed with the reference (that is a fault to fix,
+not a design to choose), and none outside the spec's [require] bounds (accuracy at least its
+bound, every other objective at most its bound; a bound may name an objective that is not on
+the front).
 """
 
 from __future__ import annotations
@@ -28,21 +30,30 @@ CHECKS = ("csim_match[C]", "rtl_match[R]")
 @dataclass(frozen=True)
 class Front:
     objectives: tuple[tuple[str, str, str], ...]  # (objective, column, "max"/"min")
+    require: Mapping[str, float]
     candidates: tuple[Mapping[str, Any], ...]  # the rows that could be chosen
     points: tuple[Mapping[str, Any], ...]  # the front, best accuracy (first objective) first
     excluded: tuple[tuple[str, str], ...]  # (key, why) of the rows that were left out
 
 
-def pareto_front(rows: Sequence[Mapping[str, Any]], objectives: Sequence[str]) -> Front:
+def pareto_front(
+    rows: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    require: Mapping[str, float] | None = None,
+) -> Front:
+    require = dict(require or {})
     finished = [row for row in rows if row.get("status") == "done"]
-    chosen: list[tuple[str, str, str]] = []
-    for objective in objectives:
+
+    def column_of(objective: str) -> tuple[str, str, str]:
         columns, sense = OBJECTIVE_COLUMNS[objective]
         column = next(
             (c for c in columns if finished and all(r.get(c) is not None for r in finished)),
             columns[-1],
         )
-        chosen.append((objective, column, sense))
+        return (objective, column, sense)
+
+    chosen = [column_of(objective) for objective in objectives]
+    bounds = [(*column_of(objective), bound) for objective, bound in require.items()]
     excluded, candidates = [], []
     for row in rows:
         if row.get("status") != "done":
@@ -53,6 +64,8 @@ def pareto_front(rows: Sequence[Mapping[str, Any]], objectives: Sequence[str]) -
         elif any(row.get(column) is None for _, column, _ in chosen):
             missing = [column for _, column, _ in chosen if row.get(column) is None]
             excluded.append((row["key"], f"no {', '.join(missing)}"))
+        elif missed := _missed(row, bounds):
+            excluded.append((row["key"], f"outside [require]: {missed}"))
         else:
             candidates.append(row)
 
@@ -66,4 +79,17 @@ def pareto_front(rows: Sequence[Mapping[str, Any]], objectives: Sequence[str]) -
 
     front = [row for row in candidates if not any(beats(other, row) for other in candidates)]
     front.sort(key=lambda row: tuple(value(row, c, s) for _, c, s in chosen))
-    return Front(tuple(chosen), tuple(candidates), tuple(front), tuple(excluded))
+    return Front(tuple(chosen), require, tuple(candidates), tuple(front), tuple(excluded))
+
+
+def _missed(row: Mapping[str, Any], bounds: Sequence[tuple[str, str, str, float]]) -> str:
+    """The bounds `row` misses, as text ('' when it meets them all)."""
+    missed = []
+    for _, column, sense, bound in bounds:
+        value = row.get(column)
+        if value is None:
+            missed.append(f"no {column}")
+        elif (sense == "max" and float(value) < bound) or (sense == "min" and float(value) > bound):
+            relation = ">=" if sense == "max" else "<="
+            missed.append(f"{column} {value:.4g} (needs {relation} {bound:g})")
+    return ", ".join(missed)

@@ -22,7 +22,7 @@ TABLE, MARKDOWN, PLOT = "sweep.csv", "sweep.md", "sweep_front.png"
 def sweep_front(data: Mapping[str, Any]) -> Front:
     """The front of a sweep.json's rows over its objectives."""
     objectives = [entry["objective"] for entry in data["objectives"]]
-    return pareto_front(data["rows"], objectives)
+    return pareto_front(data["rows"], objectives, data.get("require") or {})
 
 
 def _columns(data: Mapping[str, Any]) -> list[str]:
@@ -54,6 +54,11 @@ def to_markdown(data: Mapping[str, Any], front: Front) -> str:
     on_front = {row["key"] for row in front.points}
     columns = _columns(data)
     objectives = ", ".join(f"{o} ({c}, {g})" for o, c, g in front.objectives)
+    if front.require:
+        bounds = ", ".join(
+            f"{o} {'>=' if o == 'accuracy' else '<='} {b:g}" for o, b in front.require.items()
+        )
+        objectives += f", among the points within {bounds}"
     lines = [
         f"# Sweep of {data['model']} on {data['dataset']}",
         "",

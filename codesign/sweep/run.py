@@ -91,7 +91,7 @@ def run_sweep(
                 counts["computed" if result["status"] == "done" else result["status"]] += 1
                 bar.line(_point_line(index + 1, len(rows), row, result), counts)
                 _write_table(out_dir, spec, rows)
-    front = pareto_front(rows, spec.objectives)
+    front = pareto_front(rows, spec.objectives, spec.require)
     outcome = SweepOutcome(
         spec, out_dir, tuple(rows), counts, front, time.perf_counter() - started, executor_name
     )
@@ -386,6 +386,7 @@ def _sweep_record(outcome: SweepOutcome, store: Store) -> dict[str, Any]:
         "objectives": [
             {"objective": o, "column": c, "goal": s} for o, c, s in front.objectives
         ],
+        "require": dict(spec.require),
         "store": str(store.root),
         "executor": outcome.executor,
         "codesign": code_digest(),
@@ -436,6 +437,20 @@ class _Bar:
 
     def __exit__(self, *exc: object) -> None:
         self.bar.close()
+
+
+def front_heading(front: Front, points: int) -> str:
+    """'Pareto front (K of N points; ...objectives; within ...bounds):'."""
+    objectives = ", ".join(f"{o} {c} ({g})" for o, c, g in front.objectives)
+    bounds = ", ".join(
+        f"{objective} {'>=' if objective == 'accuracy' else '<='} {bound:g}"
+        for objective, bound in front.require.items()
+    )
+    within = f"; within {bounds}" if bounds else ""
+    return (
+        f"Pareto front ({len(front.points)} of {points} points, {len(front.candidates)} "
+        f"candidates; {objectives}{within}):"
+    )
 
 
 def front_table(axes: list[str] | tuple[str, ...], front: Front) -> str:

@@ -8,6 +8,10 @@
     stages = ["prune", "generate", "csim"]        # of prune, generate, csim, simulate, synth
     objectives = ["accuracy", "interval", "dsp", "energy"]   # the Pareto front's axes
 
+    [require]                     # optional: only points within these bounds can be chosen
+    accuracy = 0.93               # at least (fixed-point top-1)
+    interval = 8                  # at most; likewise latency, dsp, energy, alms, m20k
+
     [options]                     # the same for every point
     epochs = 10
 
@@ -44,7 +48,7 @@ STAGES = ("prune", "generate", "csim", "simulate", "synth")
 OBJECTIVES = ("accuracy", "interval", "latency", "dsp", "energy", "alms", "m20k")
 DEFAULT_OBJECTIVES = ("accuracy", "interval", "dsp", "energy")
 TOP_KEYS = ("model", "dataset", "weights", "input_shape", "stages", "objectives")
-TABLES = ("options", "grid", "random")
+TABLES = ("options", "grid", "random", "require")
 MAX_POINTS = 10_000
 
 
@@ -192,6 +196,7 @@ class SweepSpec:
     input_shape: tuple[int, ...] | None
     stages: tuple[str, ...]
     objectives: tuple[str, ...]
+    require: Mapping[str, float]  # objective -> bound (accuracy: at least; others: at most)
     search: str  # "grid" or "random"
     axes: tuple[str, ...]  # the options that vary, in the spec's order
     points: tuple[Mapping[str, Any], ...]  # every option of each point (defaults filled in)
@@ -239,6 +244,7 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
     objectives = _choices(data, "objectives", OBJECTIVES, DEFAULT_OBJECTIVES, where)
     if len(objectives) < 2:
         raise SpecError(f"{where}: key 'objectives': a Pareto front needs two or more")
+    require = _require(data, where)
     shared = _table(data, "options", where)
     _known(shared, tuple(OPTIONS), f"{where} [options]", "option")
     fixed = {key: _value(key, value, f"{where} [options]") for key, value in shared.items()}
@@ -261,6 +267,7 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
         input_shape=input_shape,
         stages=stages,
         objectives=objectives,
+        require=require,
         search=search,
         axes=tuple(axes),
         points=tuple(points),
@@ -313,6 +320,15 @@ def _choices(
                 f"{where}: key {key!r}: unknown value {value!r}; allowed: {', '.join(allowed)}"
             )
     return tuple(name for name in allowed if name in values)  # in pipeline order
+
+
+def _require(data: Mapping[str, Any], where: str) -> dict[str, float]:
+    bounds = _table(data, "require", where)
+    _known(bounds, OBJECTIVES, f"{where} [require]", "objective")
+    for key, bound in bounds.items():
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or bound < 0:
+            raise SpecError(f"{where} [require]: {key!r} must be a number >= 0, got {bound!r}")
+    return {key: float(bound) for key, bound in bounds.items()}
 
 
 def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
