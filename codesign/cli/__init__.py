@@ -272,7 +272,7 @@ EXCLUDED_SHOWN = 5
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from codesign.sweep import front_heading, front_table, load_spec, run_sweep
+    from codesign.sweep import front_heading, front_table, load_spec, point_name, run_sweep
 
     spec = load_spec(args.spec)  # every key and value checked before anything runs
     try:
@@ -301,8 +301,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     print(front_heading(front, len(outcome.rows)))
     print(front_table(spec.axes, front) if front.points else "  (no point can be chosen)")
+    names = {row["key"]: point_name(row, spec.axes) for row in outcome.rows}
     for key, why in front.excluded[:EXCLUDED_SHOWN]:
-        print(f"  left out {key[:8]}: {why}")
+        print(f"  left out {names[key]}: {why}")
     if len(front.excluded) > EXCLUDED_SHOWN:
         print(f"  ... and {len(front.excluded) - EXCLUDED_SHOWN} more (results.csv, sweep.json)")
     print(f"wrote {args.out / 'results.csv'} and {args.out / 'sweep.json'}")

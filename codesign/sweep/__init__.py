@@ -11,7 +11,14 @@ plots   `codesign report --sweep`: the table in Markdown and CSV, the front plot
 """
 
 from codesign.sweep.pareto import Front, pareto_front
-from codesign.sweep.run import SweepOutcome, front_heading, front_table, read_sweep, run_sweep
+from codesign.sweep.run import (
+    SweepOutcome,
+    front_heading,
+    front_table,
+    point_name,
+    read_sweep,
+    run_sweep,
+)
 from codesign.sweep.spec import SpecError, SweepSpec, load_spec, parse_spec
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "front_table",
     "load_spec",
     "parse_spec",
+    "point_name",
     "pareto_front",
     "read_sweep",
     "run_sweep",

@@ -88,7 +88,18 @@ def plot_front(data: Mapping[str, Any], front: Front, path: Path) -> Path:
     (first, first_column, _), *others = front.objectives
     figure, axes = plt.subplots(1, len(others), figsize=(5 * len(others), 4.2), squeeze=False)
     candidates, points = front.candidates, front.points
+    chosen = {row["key"] for row in candidates}
     for axis, (objective, column, goal) in zip(axes[0], others, strict=True):
+        outside = [
+            row
+            for row in data["rows"]
+            if row["key"] not in chosen
+            and row.get("status") == "done"
+            and row.get(column) is not None
+            and row.get(first_column) is not None
+        ]
+        if outside:
+            _scatter(axis, outside, column, first_column, "outside [require]", "o", "lightgrey")
         _scatter(axis, candidates, column, first_column, "design points", "o", "tab:blue")
         _scatter(axis, points, column, first_column, "Pareto front", "o", "none", ring=True)
         better = "lower" if goal == "min" else "higher"
@@ -98,7 +109,12 @@ def plot_front(data: Mapping[str, Any], front: Front, path: Path) -> Path:
             axis.set_xscale("log")
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
-    figure.suptitle(f"{data['model']}: {len(candidates)} design points, {len(points)} on the front")
+    title = f"{data['model']}: {len(data['rows'])} points, {len(points)} on the front"
+    if front.require:
+        title += f" of the {len(candidates)} within " + ", ".join(
+            f"{o} {'>=' if o == 'accuracy' else '<='} {b:g}" for o, b in front.require.items()
+        )
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

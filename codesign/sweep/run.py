@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ def run_sweep(
             for task, result in executor.completed(tasks):
                 index, row = _record(store, spec, rows, task, result)
                 counts["computed" if result["status"] == "done" else result["status"]] += 1
-                bar.line(_point_line(index + 1, len(rows), row, result), counts)
+                bar.line(_point_line(index + 1, len(rows), row, result, spec.axes), counts)
                 _write_table(out_dir, spec, rows)
     front = pareto_front(rows, spec.objectives, spec.require)
     outcome = SweepOutcome(
@@ -340,13 +340,15 @@ def _record(
     return index, rows[index]
 
 
-def _point_line(number: int, total: int, row: Mapping[str, Any], result: Mapping[str, Any]) -> str:
-    axes = " ".join(
-        f"{k}={v}"
-        for k, v in row.items()
-        if k not in {"key", "status", "error", "stages", "seconds", "worker"} and k not in FIGURES
-    )
-    head = f"point {number}/{total} {row['key'][:8]} {axes}: {result['status']}"
+def point_name(row: Mapping[str, Any], axes: Sequence[str]) -> str:
+    """'KEY8 sparsity=0.5 block=1x4': a point as a person reads it."""
+    return " ".join([row["key"][:8], *(f"{axis}={row.get(axis)}" for axis in axes)])
+
+
+def _point_line(
+    number: int, total: int, row: Mapping[str, Any], result: Mapping[str, Any], axes: Sequence[str]
+) -> str:
+    head = f"point {number}/{total} {point_name(row, axes)}: {result['status']}"
     if result["status"] != "done":
         return f"{head}: {result['error']}"
     shown = [
