@@ -289,3 +289,38 @@ def test_a_folder_that_is_no_sweep_is_not_written_without_force(
     assert "cannot read it" in capsys.readouterr().err
     assert main(["report", "--sweep", str(mine), "--out", str(tmp_path / "r")]) == 2
     assert "no sweep.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.rtlsim
+def test_later_stages_reuse_the_point_and_bring_rtl_and_yosys_figures(tmp_path: Path) -> None:
+    """A model file on an .npz, generated first; a second spec adds Verilator and Yosys to
+    the same point (same options, same key), which runs only those stages."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((120, 12)).astype(np.float32)
+    y = x[:, :4].argmax(axis=1).astype(np.int64)
+    split = {"x_train": x[:100], "y_train": y[:100], "x_test": x[100:], "y_test": y[100:]}
+    np.savez(tmp_path / "data.npz", **split)
+    small = Path(__file__).parent / "fixtures" / "models" / "small.py"
+    head = f'model = "{small}:mlp"\ndataset = "data.npz"\n'
+    options = "[options]\nvectors = 4\nreuse = '16'\n"
+    first, later = tmp_path / "first.toml", tmp_path / "later.toml"
+    first.write_text(head + "stages = ['generate']\n" + options)
+    later.write_text(head + "stages = ['generate', 'simulate', 'synth']\n" + options)
+    out = tmp_path / "out"
+    assert run_sweep(load_spec(first), out).rows[0]["ii[R]"] is None
+    (report,) = list((out / "points").glob("*/project/report.json"))
+    generated = report.stat().st_mtime_ns
+
+    outcome = run_sweep(load_spec(later), out)
+    (row,) = outcome.rows
+    assert outcome.counts["computed"] == 1
+    assert row["status"] == "done" and row["stages"] == "generate+simulate+synth"
+    assert report.stat().st_mtime_ns == generated  # generate did not run again
+    assert row["ii[R]"] == row["ii[E]"] == 16
+    assert row["latency_cycles[R]"] == row["latency_cycles[E]"]
+    assert row["rtl_match[R]"] is True and row["dsp[Y]"] > 0 and row["ffs[Y]"] > 0
+    assert outcome.front.objectives[1][1] == "ii[R]"  # simulated where every point has one
+    assert run_sweep(load_spec(later), out).counts["cached"] == 1
