@@ -226,7 +226,14 @@ def _train_dense(spec: SweepSpec, seed: int, path: Path) -> None:
     dataset = load_dataset(spec.dataset)
     if spec.input_shape is not None:
         dataset = dataset.reshaped(spec.input_shape)
-    model = train_builtin(spec.model, dataset, seed=seed)
+    # one thread, as every point runs: a float sum split over more threads rounds otherwise,
+    # and the weights (so every figure) would depend on the machine the coordinator runs on
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = train_builtin(spec.model, dataset, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
     content = io.BytesIO()
     torch.save(model.state_dict(), content)
     write_atomic(path, content.getvalue())
