@@ -136,7 +136,7 @@ def load_model(spec: str, weights: Path | None = None) -> nn.Module:
     """A built-in model name or `path/to/file.py:function`; optional state_dict `weights`."""
     if spec in BUILTIN_MODELS:
         model = BUILTIN_MODELS[spec].build()
-    elif ":" in spec and spec.rsplit(":", 1)[0].endswith(".py"):
+    elif model_file(spec) is not None:
         model = _model_from_file(spec)
     else:
         known = ", ".join(sorted(BUILTIN_MODELS))
@@ -148,9 +148,18 @@ def load_model(spec: str, weights: Path | None = None) -> nn.Module:
     return model
 
 
+def model_file(spec: str) -> tuple[Path, str] | None:
+    """(file, function) of a `path/to/file.py:function` spec; None for any other spec."""
+    file_name, colon, function_name = spec.rpartition(":")
+    if not colon or not file_name.endswith(".py") or not function_name:
+        return None
+    return Path(file_name), function_name
+
+
 def _model_from_file(spec: str) -> nn.Module:
-    file_name, function_name = spec.rsplit(":", 1)
-    path = Path(file_name)
+    found = model_file(spec)
+    assert found is not None
+    path, function_name = found
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
     module_spec = importlib.util.spec_from_file_location(f"codesign_user_{path.stem}", path)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def spec_error(tmp_path: Path, text: str) -> str:
         ("colour = 1\n", ["unknown key 'colour'", "allowed: model, dataset"]),
         ("[grid]\nsparsity = [0.5]\nblok = ['1x4']\n", ["unknown option 'blok'", "sparsity"]),
         ("[grid]\nsparsity = [0.5, 1.5]\n", ["option 'sparsity'", "1.5", "a number in [0, 1)"]),
-        ("[grid]\nsparsity = [0.5]\nboard = ['nope']\n", ["option 'board'", "'nope'"]),
+        ("[grid]\nsparsity = [0.5]\nboard = ['nope']\n", ["'board'", "'nope'", "cyclone10-gx220"]),
         ("[grid]\nsparsity = [0.5]\nblock = ['1by4']\n", ["option 'block'", "RxC"]),
         ("[grid]\nsparsity = [0.5]\nmethod = ['magic']\n", ["'magic'", "block, unstructured"]),
         ("[grid]\nsparsity = [0.5, 0.5]\n", ["lists a value twice"]),
@@ -49,7 +50,7 @@ def spec_error(tmp_path: Path, text: str) -> str:
         ("[grid]\nblock = ['1x4']\n", ["exactly one of sparsity, budget_cycles, budget_dsp"]),
         ("stages = ['prune', 'fly']\n", ["unknown value 'fly'", "prune, generate, csim"]),
         ("stages = ['prune', 'csim']\n", ["need 'generate'"]),
-        ("objectives = ['accuracy']\n", ["two or more"]),
+        ("objectives = ['accuracy']\n", ["two different ones"]),
         ("objectives = ['accuracy', 'beauty']\n", ["'beauty'", "interval, latency"]),
         ("stages = ['generate']\n[grid]\nsparsity = [0.5]\n", ["read by the prune stage"]),
         ("[grid]\nsparsity = [0.5]\n[random]\nsamples = 2\n", ["not both"]),
@@ -57,6 +58,10 @@ def spec_error(tmp_path: Path, text: str) -> str:
         ("[require]\nspeed = 3\n", ["unknown objective 'speed'", "accuracy, interval"]),
         ("[require]\naccuracy = 'high'\n", ["'accuracy' must be a number"]),
         ("[random]\nsamples = 2\nsparsity = { low = 0.9, high = 0.1 }\n", ["low < high"]),
+        ("[random]\nsamples = 2\nepochs = { low = 1, high = 5 }\n", ["ranges are for number"]),
+        ("[grid]\nsparsity = [0.5]\nmax_utilisation = [0.0]\n", ["a number in (0, 1]"]),
+        ("[require]\naccuracy = 93\n", ["a top-1 in [0, 1]"]),
+        ("objectives = ['dsp', 'dsp']\n", ["two different ones"]),
         ("[options]\nsparsity = 0.5\n[grid]\nsparsity = [0.5]\n", ["both in [options]"]),
         ("[grid]\nsparsity = [0.5]\nreuse = ['fold']\ntarget_ii = [4]\n", ["both 'reuse'"]),
         ("[grid]\nsparsity = [0.1, 0.2]\nseed = " + str(list(range(6000))) + "\n", ["at most"]),
@@ -75,6 +80,43 @@ def test_bad_toml_and_a_missing_file_are_clear(tmp_path: Path) -> None:
     assert "not valid TOML" in spec_error(tmp_path, "[grid\n")
     with pytest.raises(SpecError, match="cannot read it"):
         load_spec(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("top", "words"),
+    [
+        ('model = "nope.py:build"\ndataset = "digits"\n', ["key 'model'", "nope.py is not a file"]),
+        ('model = "net.py"\ndataset = "digits"\n', ["no built-in model", "file.py:function"]),
+        ('model = "resnet"\ndataset = "digits"\n', ["'resnet' is no built-in model"]),
+        ('model = "digits-mlp"\ndataset = "gone.npz"\n', ["key 'dataset'", "gone.npz"]),
+        ('model = "digits-mlp"\ndataset = "cifar"\n', ["no built-in dataset", "mnist5k"]),
+    ],
+)
+def test_a_model_or_dataset_that_is_not_there_is_named(
+    tmp_path: Path, top: str, words: list[str]
+) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_text(top + "[grid]\nsparsity = [0.5]\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+
+
+def test_a_board_file_is_the_spec_folder_s_and_keyed_by_its_bytes(tmp_path: Path) -> None:
+    from codesign.boards import available_boards, data_dir
+    from codesign.sweep.store import board_identity
+
+    shipped = data_dir("boards") / f"{available_boards()[0]}.toml"
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "mine.toml").write_bytes(shipped.read_bytes())
+    text = "[grid]\nsparsity = [0.5]\nboard = ['boards/mine.toml']\n"
+    spec = load_spec(spec_file(tmp_path, text))
+    board = spec.points[0]["board"]
+    assert board == str(tmp_path / "boards" / "mine.toml")
+    before = board_identity(board)
+    (tmp_path / "boards" / "mine.toml").write_bytes(shipped.read_bytes() + b"\n# edited\n")
+    assert board_identity(board) != before
 
 
 def test_a_grid_is_every_combination_with_the_defaults_filled_in(tmp_path: Path) -> None:
@@ -97,18 +139,25 @@ def test_a_grid_is_every_combination_with_the_defaults_filled_in(tmp_path: Path)
 
 
 def test_a_random_search_is_seeded_and_draws_each_point_once(tmp_path: Path) -> None:
-    text = "[random]\nsamples = 6\nseed = 3\nsparsity = { low = 0.5, high = 0.9 }\n"
+    text = "[random]\nsamples = 6\nrandom_seed = 3\nsparsity = { low = 0.5, high = 0.9 }\n"
+    text += "seed = [0, 1]\n"  # the prune's seed is an axis like any other
     text += "block = ['1x4', '2x4']\n"
     first = load_spec(spec_file(tmp_path, text)).points
     again = load_spec(spec_file(tmp_path, text, "again.toml")).points
     assert first == again and len(first) == 6
     assert all(0.5 <= p["sparsity"] < 0.9 for p in first)
+    assert all(round(p["sparsity"], 4) == p["sparsity"] for p in first)
+    edge = "[random]\nsamples = 30\nsparsity = { low = 0.9999, high = 1.0 }\n"
+    assert {p["sparsity"] for p in load_spec(spec_file(tmp_path, edge, "edge.toml")).points} == {
+        0.9999
+    }  # cut to 4 places, never the open end
     small = "[random]\nsamples = 10\nblock = ['1x4', '2x4']\nsparsity = [0.5]\n"
     assert len(load_spec(spec_file(tmp_path, small, "small.toml")).points) == 2  # the whole space
 
 
 def test_relative_paths_are_the_spec_folder_s(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text("")
+    (tmp_path / "data.npz").write_bytes(b"")
     spec = parse_spec(
         {"model": "net.py:build", "dataset": "data.npz", "stages": ["generate"]},
         tmp_path / "spec.toml",
@@ -147,11 +196,24 @@ def test_the_pareto_front_keeps_the_points_nothing_beats() -> None:
     assert pareto_front(simulated, ["accuracy", "interval"]).objectives[1][1] == "ii[R]"
 
 
-def test_a_key_changes_with_any_input_and_only_then() -> None:
+def test_a_key_changes_with_any_input_and_only_then(tmp_path: Path) -> None:
+    from codesign.sweep.store import dataset_identity, model_identity
+
     inputs = {"model": "digits-mlp", "options": {"sparsity": 0.5, "block": "1x4"}}
     assert content_key(inputs) == content_key(json.loads(json.dumps(inputs)))
     changed = {"model": "digits-mlp", "options": {"sparsity": 0.5, "block": "2x4"}}
     assert content_key(changed) != content_key(inputs)
+    net, data = tmp_path / "net.py", tmp_path / "data.npz"
+    net.write_text("def build(): ...\n")
+    data.write_bytes(b"one")
+    model, dataset = model_identity(f"{net}:build"), dataset_identity(str(data))
+    moved = tmp_path / "elsewhere.py"
+    moved.write_text(net.read_text())
+    assert model_identity(f"{moved}:build") == model  # the bytes, not the path
+    net.write_text("def build(): return 1\n")
+    data.write_bytes(b"two")
+    assert model_identity(f"{net}:build") != model and dataset_identity(str(data)) != dataset
+    assert model_identity(f"{net}:other") != model_identity(f"{net}:build")
 
 
 def read_table(out: Path) -> list[dict[str, str]]:
@@ -263,9 +325,9 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> No
 def test_an_unreachable_scheduler_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import codesign.sweep.run as sweep_run
+    import codesign.sweep.executors as executors
 
-    monkeypatch.setattr(sweep_run, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1)
     spec = spec_file(tmp_path, "[grid]\nsparsity = [0.5]\n")
     argv = ["sweep", str(spec), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]
     assert main(argv) == 2
@@ -324,3 +386,72 @@ def test_later_stages_reuse_the_point_and_bring_rtl_and_yosys_figures(tmp_path: 
     assert row["rtl_match[R]"] is True and row["dsp[Y]"] > 0 and row["ffs[Y]"] > 0
     assert outcome.front.objectives[1][1] == "ii[R]"  # simulated where every point has one
     assert run_sweep(load_spec(later), out).counts["cached"] == 1
+
+
+@dataclass(frozen=True)
+class _Task:
+    key: str
+    figures: dict[str, Any]
+
+
+def _crash_on_bad(task: _Task) -> dict[str, Any]:
+    """A stand-in for run_point: the task 'bad' kills its process."""
+    if task.key == "bad":
+        os._exit(3)
+    time.sleep(0.2)
+    return {"key": task.key, "status": "done", "error": None}
+
+
+def test_a_worker_that_dies_costs_its_own_point_only() -> None:
+    from codesign.sweep.executors import ProcessExecutor
+
+    tasks = [_Task(key, {}) for key in ("a", "b", "bad", "c", "d")]
+    results = dict(
+        (task.key, result["status"])
+        for task, result in ProcessExecutor(_crash_on_bad, 2).completed(tasks)
+    )
+    assert results == {"a": "done", "b": "done", "bad": "error", "c": "done", "d": "done"}
+
+
+def test_a_store_holds_one_sweep_at_a_time_and_is_not_the_out_folder(tmp_path: Path) -> None:
+    from codesign.errors import CodesignError
+    from codesign.sweep.store import Store
+
+    with Store(tmp_path / "store").locked():
+        with pytest.raises(CodesignError, match="in use by another sweep"):
+            with Store(tmp_path / "store").locked():
+                pass
+    with Store(tmp_path / "store").locked():  # released
+        pass
+    spec = load_spec(spec_file(tmp_path, "stages = ['generate']\n"))
+    with pytest.raises(CodesignError, match="is or holds --out"):
+        run_sweep(spec, tmp_path / "out", store_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_a_run_that_breaks_keeps_its_stages_and_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import codesign.sweep.point as point
+
+    spec = load_spec(
+        spec_file(tmp_path, "stages = ['generate', 'csim']\n[options]\nvectors = 4\n")
+    )
+
+    def broken(task: Any) -> dict[str, Any]:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setitem(point.STAGE_RUNNERS, "csim", broken)
+    first = run_sweep(spec, tmp_path / "out")
+    (entry,) = first.rows
+    assert entry["status"] == "error" and "RuntimeError: the disk is full" in entry["error"]
+    assert first.counts["error"] == 1 and not first.front.points
+    (report,) = list((tmp_path / "out" / "points").glob("*/project/report.json"))
+    generated = report.stat().st_mtime_ns
+
+    monkeypatch.setitem(point.STAGE_RUNNERS, "csim", lambda task: {"csim_match[C]": True})
+    again = run_sweep(spec, tmp_path / "out")
+    assert again.counts["computed"] == 1 and again.rows[0]["status"] == "done"
+    assert again.rows[0]["stages"] == "generate+csim"
+    assert report.stat().st_mtime_ns == generated  # only the broken stage ran again

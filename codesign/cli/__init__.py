@@ -283,6 +283,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             store_dir=args.store,
             force=args.force,
+            retry_failed=args.retry_failed,
             progress=True,
             notify=lambda message: print(message, flush=True),
         )

@@ -237,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--force", action="store_true", help="write into a non-empty --out that is no sweep's"
     )
+    sweep.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the points whose design failed (kept and not retried by default)",
+    )
 
     report = sub.add_parser("report", help="compare projects: latency, DSPs, correctness")
     report.add_argument("projects", type=Path, nargs="*")

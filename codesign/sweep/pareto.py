@@ -82,6 +82,11 @@ def pareto_front(
     return Front(tuple(chosen), require, tuple(candidates), tuple(front), tuple(excluded))
 
 
+def bound_text(objective: str, bound: float) -> str:
+    """'accuracy >= 0.93', 'interval <= 8'."""
+    return f"{objective} {'>=' if OBJECTIVE_COLUMNS[objective][1] == 'max' else '<='} {bound:g}"
+
+
 def _missed(row: Mapping[str, Any], bounds: Sequence[tuple[str, str, str, float]]) -> str:
     """The bounds `row` misses, as text ('' when it meets them all)."""
     missed = []

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from codesign.sweep.pareto import Front, pareto_front
+from codesign.sweep.pareto import Front, bound_text, pareto_front
 from codesign.sweep.point import FIGURES
 
 TABLE, MARKDOWN, PLOT = "sweep.csv", "sweep.md", "sweep_front.png"
@@ -55,9 +55,7 @@ def to_markdown(data: Mapping[str, Any], front: Front) -> str:
     columns = _columns(data)
     objectives = ", ".join(f"{o} ({c}, {g})" for o, c, g in front.objectives)
     if front.require:
-        bounds = ", ".join(
-            f"{o} {'>=' if o == 'accuracy' else '<='} {b:g}" for o, b in front.require.items()
-        )
+        bounds = ", ".join(bound_text(o, b) for o, b in front.require.items())
         objectives += f", among the points within {bounds}"
     lines = [
         f"# Sweep of {data['model']} on {data['dataset']}",
@@ -80,16 +78,14 @@ def to_markdown(data: Mapping[str, Any], front: Front) -> str:
 
 def plot_front(data: Mapping[str, Any], front: Front, path: Path) -> Path:
     """The first objective against each other one; the front ringed in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend stays as it is
 
     (first, first_column, _), *others = front.objectives
-    figure, axes = plt.subplots(1, len(others), figsize=(5 * len(others), 4.2), squeeze=False)
+    figure = Figure(figsize=(5 * len(others), 4.2))
+    axes = figure.subplots(1, len(others), squeeze=False)[0]
     candidates, points = front.candidates, front.points
     chosen = {row["key"] for row in candidates}
-    for axis, (objective, column, goal) in zip(axes[0], others, strict=True):
+    for axis, (objective, column, goal) in zip(axes, others, strict=True):
         outside = [
             row
             for row in data["rows"]
@@ -99,7 +95,7 @@ def plot_front(data: Mapping[str, Any], front: Front, path: Path) -> Path:
             and row.get(first_column) is not None
         ]
         if outside:
-            _scatter(axis, outside, column, first_column, "outside [require]", "o", "lightgrey")
+            _scatter(axis, outside, column, first_column, "not a candidate", "o", "lightgrey")
         _scatter(axis, candidates, column, first_column, "design points", "o", "tab:blue")
         _scatter(axis, points, column, first_column, "Pareto front", "o", "none", ring=True)
         better = "lower" if goal == "min" else "higher"
@@ -112,12 +108,11 @@ def plot_front(data: Mapping[str, Any], front: Front, path: Path) -> Path:
     title = f"{data['model']}: {len(data['rows'])} points, {len(points)} on the front"
     if front.require:
         title += f" of the {len(candidates)} within " + ", ".join(
-            f"{o} {'>=' if o == 'accuracy' else '<='} {b:g}" for o, b in front.require.items()
+            bound_text(o, b) for o, b in front.require.items()
         )
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

@@ -93,7 +93,7 @@ def _run_stages(task: PointTask) -> dict[str, Any]:
     figures, seconds = dict(task.figures), {}
     worker = f"{socket.gethostname()}:{os.getpid()}"
     log.info("point %s: %s, stages %s", task.key, _options_text(task.options), task.stages)
-    status, error = "done", None
+    status, error, done = "done", None, list[str]()
     for stage in task.stages:
         started = time.perf_counter()
         try:
@@ -108,14 +108,28 @@ def _run_stages(task: PointTask) -> dict[str, Any]:
         seconds[stage] = round(time.perf_counter() - started, 2)
         if error is not None:
             log.info("point %s %s: %s", task.key, status, error)
-            break
+            return _result(task, status, error, done, stage, figures, seconds, worker)
+        done.append(stage)
         log.info("point %s: %s done in %.1f s", task.key, stage, seconds[stage])
-    done = tuple(task.stages[: len(seconds) - (error is not None)])
+    return _result(task, status, error, done, None, figures, seconds, worker)
+
+
+def _result(
+    task: PointTask,
+    status: str,
+    error: str | None,
+    done: list[str],
+    failed_stage: str | None,
+    figures: dict[str, Any],
+    seconds: dict[str, float],
+    worker: str,
+) -> dict[str, Any]:
     return {
         "key": task.key,
         "status": status,
         "error": error,
-        "stages_run": list(done),
+        "stages_run": done,
+        "failed_stage": failed_stage,
         "figures": figures,
         "seconds": seconds,
         "worker": worker,
@@ -124,9 +138,6 @@ def _run_stages(task: PointTask) -> dict[str, Any]:
 
 def _options_text(options: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in options.items() if value is not None)
-
-
-_FILE_HANDLERS: dict[Path, logging.Handler] = {}
 
 
 class _Forward(logging.Handler):
@@ -142,14 +153,11 @@ class _Forward(logging.Handler):
 @contextlib.contextmanager
 def _worker_log(log_dir: Path) -> Iterator[None]:
     """While a point runs, the codesign log lines (INFO and up) go to
-    log_dir/worker-HOST-PID.log; warnings also go where they went before."""
-    handler = _FILE_HANDLERS.get(log_dir)
-    if handler is None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        name = f"worker-{socket.gethostname()}-{os.getpid()}.log"
-        handler = logging.FileHandler(log_dir / name)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        _FILE_HANDLERS[log_dir] = handler
+    log_dir/worker-HOST-PID.log; warnings also go where they went before. One point at a
+    time per process (the executors see to it: Dask workers run one thread)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_dir / f"worker-{socket.gethostname()}-{os.getpid()}.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger, forward = logging.getLogger("codesign"), _Forward()
     level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
@@ -163,7 +171,7 @@ def _worker_log(log_dir: Path) -> Iterator[None]:
         logger.removeHandler(forward)
         logger.setLevel(level)
         logger.propagate = propagate
-        handler.flush()
+        handler.close()
 
 
 def _board(options: Mapping[str, Any]) -> Any:
@@ -182,7 +190,7 @@ def _prune(task: PointTask) -> dict[str, Any]:
     from codesign.flows.prune import PruneRequest, prune
 
     o = task.options
-    prune(
+    record = prune(
         PruneRequest(
             model_spec=task.model,
             dataset_name=task.dataset,
@@ -207,8 +215,12 @@ def _prune(task: PointTask) -> dict[str, Any]:
             force=True,
             input_shape=task.input_shape,
         )
-    )
-    return {}  # the generated project's report.json records the accuracies
+    ).record
+    return {  # generate reads the same from the project's report.json
+        "sparsity[D]": round(record.achieved_sparsity, 4),
+        "top1_dense[D]": record.accuracy.get("dense"),
+        "top1_float[D]": record.accuracy.get("pruned"),
+    }
 
 
 def _generate(task: PointTask) -> dict[str, Any]:

@@ -24,7 +24,7 @@ or, instead of [grid], a seeded random search:
 
     [random]
     samples = 20
-    seed = 0
+    random_seed = 0                         # the draws' seed (`seed` is the prune's)
     sparsity = { low = 0.5, high = 0.95 }   # uniform in [low, high), rounded to 4 places
     block = ["1x4", "2x4"]                  # one of these
 
@@ -35,14 +35,15 @@ keys, a bad value names the key and the allowed values (design.md §7's option m
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codesign.errors import CodesignError
+from codesign.sweep.options import OPTIONS, PRUNE_TARGETS, SpecError, check_value
 
 STAGES = ("prune", "generate", "csim", "simulate", "synth")
 OBJECTIVES = ("accuracy", "interval", "latency", "dsp", "energy", "alms", "m20k")
@@ -50,139 +51,6 @@ DEFAULT_OBJECTIVES = ("accuracy", "interval", "dsp", "energy")
 TOP_KEYS = ("model", "dataset", "weights", "input_shape", "stages", "objectives")
 TABLES = ("options", "grid", "random", "require")
 MAX_POINTS = 10_000
-
-
-class SpecError(CodesignError):
-    """A sweep spec that cannot run; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option a point can set: the stage that reads it, its default, its check (which
-    returns the value normalised or raises ValueError with the allowed values)."""
-
-    stage: str
-    default: Any
-    check: Callable[[Any], Any]
-    allowed: str
-
-
-def _one_of(*values: Any) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value not in values or isinstance(value, bool) != isinstance(values[0], bool):
-            raise ValueError
-        return value
-
-    return check
-
-
-def _integer(low: int, high: int | None = None) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError
-        if high is not None and value > high:
-            raise ValueError
-        return value
-
-    return check
-
-
-def _number(low: float, high: float, high_open: bool) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError
-        value = float(value)
-        if not low <= value <= high or (high_open and value == high):
-            raise ValueError
-        return value
-
-    return check
-
-
-def _positive(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
-        raise ValueError
-    return float(value)
-
-
-def _boolean(value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise ValueError
-    return value
-
-
-def _block(value: Any) -> Any:
-    from codesign.options import parse_block
-
-    if not isinstance(value, str):
-        raise ValueError
-    rows, columns = parse_block(value)  # a PruneError: caught as a bad value
-    return f"{rows}x{columns}"
-
-
-def _board(value: Any) -> Any:
-    from codesign.boards import load_board
-
-    if not isinstance(value, str):
-        raise ValueError
-    load_board(value)
-    return value
-
-
-def _reuse(value: Any) -> Any:
-    from codesign.options import parse_reuse
-
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError
-    parse_reuse(str(value))
-    return str(value)
-
-
-def _options() -> dict[str, Option]:
-    from codesign.boards import DEFAULT_BOARD, DEFAULT_MAX_UTILISATION
-    from codesign.frontend.budget import ALLOCATORS
-    from codesign.frontend.criteria import CRITERIA
-    from codesign.frontend.pipeline import METHODS
-    from codesign.frontend.schedules import SCHEDULES
-    from codesign.ir.fixed import MAX_WIDTH
-
-    bits = f"an integer in [2, {MAX_WIDTH}]"
-    return {
-        # prune (design.md §7: codesign prune)
-        "sparsity": Option("prune", None, _number(0.0, 1.0, True), "a number in [0, 1)"),
-        "budget_cycles": Option("prune", None, _integer(1), "an integer >= 1"),
-        "budget_dsp": Option("prune", None, _integer(1), "an integer >= 1"),
-        "method": Option("prune", "block", _one_of(*METHODS), ", ".join(METHODS)),
-        "pattern": Option(
-            "prune", "balanced", _one_of("balanced", "unbalanced"), "balanced, unbalanced"
-        ),
-        "criterion": Option("prune", "l1", _one_of(*CRITERIA), ", ".join(CRITERIA)),
-        "schedule": Option("prune", "gradual", _one_of(*SCHEDULES), ", ".join(SCHEDULES)),
-        "allocator": Option("prune", "knapsack", _one_of(*ALLOCATORS), ", ".join(ALLOCATORS)),
-        "distill": Option("prune", True, _boolean, "true, false"),
-        "epochs": Option("prune", 30, _integer(0, 100_000), "an integer in [0, 100000]"),
-        "learning_rate": Option("prune", 2e-3, _positive, "a number above 0"),
-        "seed": Option("prune", 0, _integer(0), "an integer >= 0"),
-        # generate (and the prune's costing)
-        "board": Option("generate", DEFAULT_BOARD, _board, "a board of `codesign boards`"),
-        "max_utilisation": Option(
-            "generate", DEFAULT_MAX_UTILISATION, _number(0.0, 1.0, False), "a number in (0, 1]"
-        ),
-        "block": Option("generate", None, _block, "RxC, e.g. 1x4"),
-        "weight_bits": Option("generate", 8, _integer(2, MAX_WIDTH), bits),
-        "act_bits": Option("generate", 16, _integer(2, MAX_WIDTH), bits),
-        "reuse": Option(
-            "generate", None, _reuse, "fold, uniform, balanced, an RF or name=RF,... (--reuse)"
-        ),
-        "target_ii": Option("generate", None, _integer(1), "an integer >= 1"),
-        "vectors": Option("generate", 32, _integer(1, 1_000_000), "an integer in [1, 1000000]"),
-        # simulate
-        "sim_vectors": Option("simulate", 8, _integer(1, 1_000_000), "an integer in [1, 1000000]"),
-    }
-
-
-OPTIONS = _options()
-PRUNE_TARGETS = ("sparsity", "budget_cycles", "budget_dsp")
 
 
 @dataclass(frozen=True)
@@ -227,13 +95,8 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
     if "grid" in data and "random" in data:
         raise SpecError(f"{where}: give [grid] or [random], not both")
     base = path.resolve().parent
-    model = _text(data, "model", where)
-    if model.endswith(".py") or ".py:" in model:
-        file_name, _, function = model.rpartition(":")
-        model = f"{(base / file_name).resolve()}:{function}"
-    dataset = _text(data, "dataset", where)
-    if dataset.endswith(".npz"):
-        dataset = str((base / dataset).resolve())
+    model = _model(_text(data, "model", where), base, where)
+    dataset = _dataset(_text(data, "dataset", where), base, where)
     weights = (base / _text(data, "weights", where)).resolve() if "weights" in data else None
     if weights is not None and not weights.is_file():
         raise SpecError(f"{where}: key 'weights': {weights} is not a file")
@@ -243,13 +106,13 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
         raise SpecError(f"{where}: key 'stages': csim, simulate and synth need 'generate'")
     objectives = _choices(data, "objectives", OBJECTIVES, DEFAULT_OBJECTIVES, where)
     if len(objectives) < 2:
-        raise SpecError(f"{where}: key 'objectives': a Pareto front needs two or more")
+        raise SpecError(f"{where}: key 'objectives': a Pareto front needs two different ones")
     require = _require(data, where)
-    shared = _table(data, "options", where)
+    shared = _anchor_boards(_table(data, "options", where), base)
     _known(shared, tuple(OPTIONS), f"{where} [options]", "option")
-    fixed = {key: _value(key, value, f"{where} [options]") for key, value in shared.items()}
+    fixed = {key: check_value(key, value, f"{where} [options]") for key, value in shared.items()}
     search = "random" if "random" in data else "grid"
-    axes, combinations = _combinations(data, search, where)
+    axes, combinations = _combinations(data, search, base, where)
     clash = set(fixed) & set(axes)
     if clash:
         raise SpecError(f"{where}: {', '.join(sorted(clash))} both in [options] and [{search}]")
@@ -274,6 +137,57 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
     )
     _check_points(spec, set(fixed) | set(axes), where)
     return spec
+
+
+def _model(model: str, base: Path, where: str) -> str:
+    """A built-in model's name, or file.py:function with the file's path made absolute."""
+    from codesign.models import BUILTIN_MODELS, model_file
+
+    if model in BUILTIN_MODELS:
+        return model
+    found = model_file(model)
+    if found is None:
+        raise SpecError(
+            f"{where}: key 'model': {model!r} is no built-in model "
+            f"({', '.join(sorted(BUILTIN_MODELS))}) and not path/to/file.py:function"
+        )
+    file, function = (base / found[0]).resolve(), found[1]
+    if not file.is_file():
+        raise SpecError(f"{where}: key 'model': {file} is not a file")
+    return f"{file}:{function}"
+
+
+def _dataset(dataset: str, base: Path, where: str) -> str:
+    """A built-in dataset's name, or an .npz made absolute."""
+    from codesign.data import BUILTIN_DATASETS
+
+    if dataset in BUILTIN_DATASETS:
+        return dataset
+    path = (base / dataset).resolve()
+    if dataset.endswith(".npz") and path.is_file():
+        return str(path)
+    raise SpecError(
+        f"{where}: key 'dataset': {dataset!r} is no built-in dataset "
+        f"({', '.join(sorted(BUILTIN_DATASETS))}) and no .npz file ({path})"
+    )
+
+
+def _anchor_boards(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Board files named relative to the spec, made absolute (shipped boards stay names)."""
+    from codesign.boards import available_boards
+
+    def anchored(board: Any) -> Any:
+        if not isinstance(board, str) or board in available_boards():
+            return board
+        if not (board.endswith(".toml") or "/" in board):
+            return board  # no path: an unknown board's name, refused with the known ones
+        return str((base / board).resolve())
+
+    if "board" in table:
+        given = table["board"]
+        many = isinstance(given, list)
+        table["board"] = [anchored(board) for board in given] if many else anchored(given)
+    return table
 
 
 def _known(data: Mapping[str, Any], allowed: tuple[str, ...], where: str, what: str) -> None:
@@ -328,6 +242,8 @@ def _require(data: Mapping[str, Any], where: str) -> dict[str, float]:
     for key, bound in bounds.items():
         if isinstance(bound, bool) or not isinstance(bound, int | float) or bound < 0:
             raise SpecError(f"{where} [require]: {key!r} must be a number >= 0, got {bound!r}")
+        if key == "accuracy" and bound > 1:
+            raise SpecError(f"{where} [require]: 'accuracy' is a top-1 in [0, 1], got {bound!r}")
     return {key: float(bound) for key, bound in bounds.items()}
 
 
@@ -338,35 +254,25 @@ def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     return dict(table)
 
 
-def _value(key: str, value: Any, where: str) -> Any:
-    option = OPTIONS[key]
-    try:
-        return option.check(value)
-    except (ValueError, CodesignError) as error:
-        detail = f" ({error})" if str(error) else ""
-        raise SpecError(
-            f"{where}: option {key!r}: bad value {value!r}{detail}; allowed: {option.allowed}"
-        ) from error
-
-
 def _combinations(
-    data: Mapping[str, Any], search: str, where: str
+    data: Mapping[str, Any], search: str, base: Path, where: str
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    table = _table(data, search, where)
+    table = _anchor_boards(_table(data, search, where), base)
     where = f"{where} [{search}]"
     if search == "random":
-        samples, seed = table.pop("samples", None), table.pop("seed", 0)
+        samples, seed = table.pop("samples", None), table.pop("random_seed", 0)
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise SpecError(f"{where}: key 'samples' (points to draw) must be an integer >= 1")
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise SpecError(f"{where}: key 'seed' must be an integer")
-    _known(table, tuple(OPTIONS), where, "option" + (" (or samples, seed)" * (search == "random")))
+            raise SpecError(f"{where}: key 'random_seed' must be an integer")
+    extra = " (or samples, random_seed)" if search == "random" else ""
+    _known(table, tuple(OPTIONS), where, "option" + extra)
     values: dict[str, list[Any] | tuple[float, float]] = {}
     for key, given in table.items():
         if search == "random" and isinstance(given, dict):
             values[key] = _range(key, given, where)
         elif isinstance(given, list) and given:
-            checked = [_value(key, value, where) for value in given]
+            checked = [check_value(key, value, where) for value in given]
             if len(set(map(repr, checked))) != len(checked):
                 raise SpecError(f"{where}: option {key!r} lists a value twice: {given!r}")
             values[key] = checked
@@ -386,7 +292,7 @@ def _combinations(
     rng = random.Random(seed)
     drawn: dict[str, dict[str, Any]] = {}
     for _ in range(samples * 20):  # duplicates of a small space are drawn once
-        point = {key: _draw(rng, values[key]) for key in axes}
+        point = {key: check_value(key, _draw(rng, values[key]), where) for key in axes}
         drawn.setdefault(repr(sorted(point.items())), point)
         if len(drawn) == samples:
             break
@@ -396,15 +302,23 @@ def _combinations(
 def _range(key: str, given: Mapping[str, Any], where: str) -> tuple[float, float]:
     if set(given) != {"low", "high"}:
         raise SpecError(f"{where}: option {key!r}: a range is {{ low = A, high = B }}")
-    low, high = (_value(key, given[side], where) for side in ("low", "high"))
-    if not all(isinstance(v, float) for v in (low, high)) or not low < high:
-        raise SpecError(f"{where}: option {key!r}: a range needs two numbers with low < high")
+    low, high = check_value(key, given["low"], where), given["high"]  # high is left out
+    if isinstance(high, bool) or not isinstance(high, int | float):
+        raise SpecError(f"{where}: option {key!r}: a range's high must be a number")
+    high = float(high)
+    if not isinstance(low, float):
+        raise SpecError(f"{where}: option {key!r}: ranges are for number options; give a list")
+    if not low < high:
+        raise SpecError(f"{where}: option {key!r}: a range needs low < high")
     return (low, high)
 
 
 def _draw(rng: random.Random, values: list[Any] | tuple[float, float]) -> Any:
+    """One of the values, or a number in [low, high) cut to 4 places (never above high)."""
     if isinstance(values, tuple):
-        return round(rng.uniform(*values), 4)
+        low, high = values
+        cut = min(math.floor(rng.uniform(low, high) * 1e4) / 1e4, round(high - 1e-4, 4))
+        return max(low, cut)
     return values[rng.randrange(len(values))]
 
 

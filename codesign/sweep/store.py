@@ -13,13 +13,17 @@ leftover of an interrupted run and is started again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from codesign.records.base import check_schema, dumps, field, read_json
 
 POINT_SCHEMA = "codesign.sweep-point/1"
 RESULT = "result.json"
-BASE_DIR = "_dense"  # the dense models trained once and shared by the points
+BASE_DIR = "_start"  # the starting weights, made once and shared by the points
 
 
 @functools.cache
@@ -47,20 +51,26 @@ def code_digest() -> str:
     return f"{__version__}+{sha.hexdigest()[:16]}"
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def model_identity(model: str) -> Any:
     """A built-in model's name, or the digest of the file's bytes and the function's name."""
-    if ":" in model and model.rsplit(":", 1)[0].endswith(".py"):
-        file_name, function = model.rsplit(":", 1)
-        return {"file": _file_digest(Path(file_name)), "function": function}
-    return model
+    from codesign.models import model_file
+
+    found = model_file(model)
+    return model if found is None else {"file": file_digest(found[0]), "function": found[1]}
 
 
 def dataset_identity(dataset: str) -> Any:
-    return {"npz": _file_digest(Path(dataset))} if dataset.endswith(".npz") else dataset
+    return {"npz": file_digest(Path(dataset))} if dataset.endswith(".npz") else dataset
+
+
+def board_identity(board: str) -> Any:
+    """A shipped board's name, or the digest of a board file's bytes."""
+    path = Path(board)
+    return {"board_file": file_digest(path)} if path.is_absolute() else board
 
 
 def content_key(inputs: Mapping[str, Any]) -> str:
@@ -69,11 +79,38 @@ def content_key(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+KEY = re.compile(r"[0-9a-f]{20}")
+LOCK = ".lock"
+
+
 class Store:
     """The point folders under `root`."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store for one sweep: a second sweep on it at the same time would start
+        (and delete) the folders of points the first is running."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / LOCK).open("a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                raise CodesignError(
+                    f"--store {self.root} is in use by another sweep ({holder}); wait for it "
+                    "to end, or give this sweep another --store"
+                ) from error
+            lock.truncate(0)
+            lock.write(f"codesign sweep, pid {os.getpid()} on {socket.gethostname()}\n")
+            lock.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def folder(self, key: str) -> Path:
         return self.root / key
@@ -129,7 +166,7 @@ def check_store(root: Path) -> None:
         for entry in root.iterdir()
         if not entry.name.startswith(".")
         and entry.name != BASE_DIR
-        and not (entry.is_dir() and len(entry.name) == 20)
+        and not (entry.is_dir() and KEY.fullmatch(entry.name))
     ]
     if strangers:
         raise CodesignError(
