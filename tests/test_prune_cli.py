@@ -136,3 +136,45 @@ def test_unreachable_budget_names_the_best(
     code, _, err = run(capsys, *argv, "--out", str(tmp_path / "p"))
     assert code == 2
     assert "budget of 20 cycles cannot be met on arria10-gx1150: the best reachable is 46" in err
+
+
+@pytest.mark.slow
+def test_prune_json_names_its_inputs_so_generate_from_works_anywhere(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model file and an .npz given relative to the folder prune ran in: prune.json holds
+    their absolute paths and a copy of the model's source, used once the file is gone."""
+    import numpy as np
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    source = Path(__file__).parent / "fixtures" / "models" / "small.py"
+    (work / "net.py").write_text(source.read_text())
+    digits = load_dataset("digits")
+    np.savez(
+        work / "data.npz",
+        x_train=digits.x_train[:200],
+        y_train=digits.y_train[:200],
+        x_test=digits.x_test[:50],
+        y_test=digits.y_test[:50],
+    )
+    monkeypatch.chdir(work)
+    argv = ["prune", "--model", "net.py:digits_linear", "--dataset", "data.npz"]
+    code, _, err = run(capsys, *argv, "--sparsity", "0.5", "--epochs", "1", "--out", "pruned")
+    assert code == 0, err
+    record = json.loads((work / "pruned" / "prune.json").read_text())
+    assert record["model"] == f"{work / 'net.py'}:digits_linear"
+    assert record["dataset"] == str(work / "data.npz")
+    assert (work / "pruned" / "model_source" / "net.py").read_text() == source.read_text()
+
+    monkeypatch.chdir(elsewhere)
+    generate = ["generate", "--from", str(work / "pruned"), "--vectors", "4"]
+    code, _, err = run(capsys, *generate, "--out", "one")
+    assert code == 0, err
+    (work / "net.py").unlink()
+    code, out, err = run(capsys, *generate, "--out", "two")
+    assert code == 0, err
+    assert "net.py is not there; using the copy prune made" in out + err
+    reports = [json.loads((elsewhere / d / "report.json").read_text()) for d in ("one", "two")]
+    assert reports[0]["digest"] == reports[1]["digest"]

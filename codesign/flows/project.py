@@ -5,6 +5,8 @@ Library code: it logs and returns; the CLI prints.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from codesign.errors import CodesignError
 from codesign.records.base import dumps
 from codesign.records.prune import FILE as PRUNE_FILE
 from codesign.records.prune import read_source
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class PrunedModel:
     input_shape: tuple[int, ...] | None = None  # the shape the dataset was viewed in
 
 
-def load_pruned(prune_dir: Path) -> PrunedModel:
+def load_pruned(prune_dir: Path, notify: Callable[[str], None] = log.warning) -> PrunedModel:
     """Rebuild the model a `prune` run saved (prune.json + model.pt), resized if channel
     pruning made it smaller."""
     from codesign.frontend.channel import apply_resized
@@ -36,7 +40,7 @@ def load_pruned(prune_dir: Path) -> PrunedModel:
     if not (prune_dir / PRUNE_FILE).is_file():
         raise CodesignError(f"{prune_dir}: no prune.json; is it the --out of `codesign prune`?")
     source = read_source(prune_dir)
-    model = load_model(source.model)
+    model = load_model(_model_spec(source.model, prune_dir, notify))
     apply_resized(model, source.resized)
     load_weights(model, prune_dir / "model.pt")
     return PrunedModel(
@@ -47,6 +51,22 @@ def load_pruned(prune_dir: Path) -> PrunedModel:
         source.dense_accuracy,
         source.input_shape,
     )
+
+
+def _model_spec(spec: str, prune_dir: Path, notify: Callable[[str], None]) -> str:
+    """prune.json's model; a model file that is gone is taken from the prune folder's copy."""
+    from codesign.flows.prune import MODEL_COPY
+    from codesign.models import model_file
+
+    found = model_file(spec)
+    if found is None or found[0].is_file():
+        return spec
+    path, function = found
+    copy = prune_dir / MODEL_COPY / path.name
+    if copy.is_file():
+        notify(f"{path} is not there; using the copy prune made, {copy}")
+        return f"{copy}:{function}"
+    return spec  # load_model names the missing file
 
 
 def csim(project: Path) -> dict[str, Any]:

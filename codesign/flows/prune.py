@@ -21,6 +21,7 @@ from codesign.flows.generate import CALIBRATION_SAMPLES
 from codesign.frontend.budget import ALLOCATORS, Allocation, Budget
 from codesign.frontend.hwcost import DesignEstimate
 from codesign.frontend.pipeline import PruneConfig, PruneResult
+from codesign.models import model_file
 from codesign.options import resolve_block
 from codesign.records.prune import PruneLayer, PruneRecord
 
@@ -167,8 +168,26 @@ def prune(request: PruneRequest) -> PruneOutcome:
     weights = io.BytesIO()
     torch.save(model.state_dict(), weights)
     files = {"prune.json": record.to_bytes(), "model.pt": weights.getvalue()}
+    found = model_file(request.model_spec)
+    if found is not None:  # the model's source as it was, for when the file moves or changes
+        files[f"{MODEL_COPY}/{found[0].name}"] = found[0].read_bytes()
     write_plan(BuildPlan(files), request.out_dir, force=request.force)
     return PruneOutcome(model, dataset, record)
+
+
+MODEL_COPY = "model_source"  # the prune folder's copy of a model file
+
+
+def _absolute_model(spec: str) -> str:
+    """A model file's spec with its path absolute, so `generate --from` works from anywhere."""
+    found = model_file(spec)
+    return spec if found is None else f"{found[0].resolve()}:{found[1]}"
+
+
+def _absolute_dataset(name: str) -> str:
+    from codesign.data import BUILTIN_DATASETS
+
+    return name if name in BUILTIN_DATASETS else str(Path(name).resolve())
 
 
 def _check_finite(model: torch.nn.Module, learning_rate: float) -> None:
@@ -222,8 +241,8 @@ def _prune_record(
             "met": allocation.budget.met(design),
         }
     return PruneRecord(
-        model=request.model_spec,
-        dataset=request.dataset_name,
+        model=_absolute_model(request.model_spec),
+        dataset=_absolute_dataset(request.dataset_name),
         input_shape=tuple(request.input_shape) if request.input_shape else None,
         board=request.board.key,
         method=config.method,

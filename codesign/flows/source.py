@@ -53,7 +53,7 @@ def resolve_model(
     block, dense_accuracy, untrained = source.block, None, False
     dataset_name: str | None
     if source.prune_dir is not None:
-        pruned = load_pruned(source.prune_dir)
+        pruned = load_pruned(source.prune_dir, notify)
         model, name = pruned.model, pruned.model_spec
         dataset_name = source.dataset or pruned.dataset_name
         block = block or pruned.block
