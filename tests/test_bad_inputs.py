@@ -326,3 +326,33 @@ def test_simulate_reads_the_projects_rtl_and_refuses_a_missing_file(
     assert code == 1, out
     assert "MISMATCH" in out, out
     assert any("differs from what generate writes" in message for message in caplog.messages)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import codesign.cli as cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "boards", interrupted)
+    assert main(["boards"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "codesign boards: interrupted\n"
+
+
+def test_an_interrupted_verilator_build_leaves_nothing_in_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither a half build nor a `.failed` entry (which is for builds that failed)."""
+    from codesign.sim import verilator
+
+    class Interrupted:
+        def build(self, **_: object) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(verilator, "cocotb_runner", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        verilator.ensure_build({"top.sv": "module top; endmodule\n"}, cache_dir=tmp_path)
+    assert [p.name for p in (tmp_path / "rtlsim").iterdir()] == []

@@ -1,6 +1,6 @@
 """Command line: parses the options, calls the flows (codesign.flows), prints (cli.printing).
 
-Errors print one line and exit 2 (design.md §7).
+Errors print one line and exit 2 (design.md §7); Ctrl-C prints one line and exits 130.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CodesignError as error:
         print(f"codesign {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # folders are written whole or not at all (emit.plan.write_plan)
+        print(f"codesign {args.command}: interrupted", file=sys.stderr)
+        return 130
     finally:
         restore()
 

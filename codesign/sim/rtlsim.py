@@ -303,9 +303,13 @@ def simulate(
     config = _bench_config(project, graph, dut, count, work)
     if fast_sim is None:
         fast_sim = config["planned_cycles"] > FAST_SIM_ABOVE_CYCLES
-    build_dir, build_seconds = ensure_build(sources, cache_dir, fast_sim)
-    started = time.perf_counter()
-    measured = _run(build_dir, config, work)
+    try:
+        build_dir, build_seconds = ensure_build(sources, cache_dir, fast_sim)
+        started = time.perf_counter()
+        measured = _run(build_dir, config, work)
+    except KeyboardInterrupt:  # an interrupted run leaves no half-written working folder
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     run_seconds = time.perf_counter() - started
 
     if layer is None:

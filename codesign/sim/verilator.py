@@ -194,6 +194,9 @@ def ensure_build(
             staging.rename(build_dir)
         except OSError:  # another process built the same key meanwhile
             shutil.rmtree(staging, ignore_errors=True)
+    except KeyboardInterrupt:  # an interrupted build is no failed one: nothing is kept
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except BaseException:
         if staging.exists() and not build_dir.exists():
             # keep a failed build's log next to the cache for inspection
