@@ -178,3 +178,20 @@ def test_prune_json_names_its_inputs_so_generate_from_works_anywhere(
     assert "net.py is not there; using the copy prune made" in out + err
     reports = [json.loads((elsewhere / d / "report.json").read_text()) for d in ("one", "two")]
     assert reports[0]["digest"] == reports[1]["digest"]
+
+
+@pytest.mark.slow
+def test_prune_keeps_the_dense_model_it_trained_for_the_next_prune(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    code, out, err = run(capsys, *BASE, "--sparsity", "0.5", "--epochs", "1", "--out", str(first))
+    assert code == 0, err
+    assert "dense.pt (the dense model trained: --weights it to skip training)" in out
+    weights = ["--weights", str(first / "dense.pt")]
+    argv = [*BASE, *weights, "--sparsity", "0.75", "--epochs", "1", "--out", str(second)]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert not (second / "dense.pt").exists()  # nothing trained this time
+    records = [json.loads((d / "prune.json").read_text()) for d in (first, second)]
+    assert records[0]["accuracy"]["dense"] == records[1]["accuracy"]["dense"]

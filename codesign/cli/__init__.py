@@ -116,7 +116,7 @@ def _input_paths(args: argparse.Namespace) -> list[Path]:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from codesign.emit.plan import check_output_dir
-    from codesign.flows.prune import PruneRequest, prune
+    from codesign.flows.prune import DENSE_FILE, PruneRequest, prune
 
     check_output_dir(args.out, args.force, _input_paths(args))
     outcome = prune(
@@ -147,7 +147,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
         )
     )
     print(prune_summary(outcome.record))
-    print(f"wrote {args.out}/prune.json and model.pt")
+    trained = (args.out / DENSE_FILE).is_file()
+    dense = f" and {DENSE_FILE} (the dense model trained: --weights it to skip training)"
+    print(f"wrote {args.out}/prune.json, model.pt" + (dense if trained else ""))
     return 0
 
 

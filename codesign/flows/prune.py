@@ -128,11 +128,14 @@ def prune(request: PruneRequest) -> PruneOutcome:
     model = load_model(request.model_spec, request.weights)
     prunable_layers(model)  # no prunable layer: an error before any training
     check_model_on_dataset(model, request.model_spec, dataset)
+    dense_weights = None  # the dense model this run trained, saved as DENSE_FILE
     if request.weights is None and request.model_spec in BUILTIN_MODELS:
         spec = BUILTIN_MODELS[request.model_spec]
         train(
             model, dataset, spec.epochs, spec.learning_rate, request.seed, progress=request.progress
         )
+        dense_weights = io.BytesIO()
+        torch.save(model.state_dict(), dense_weights)
     dense_accuracy = accuracy(model, dataset.x_test, dataset.y_test)
     calib = dataset.x_train[:CALIBRATION_SAMPLES]
     bits = (request.weight_bits, request.act_bits)
@@ -168,6 +171,8 @@ def prune(request: PruneRequest) -> PruneOutcome:
     weights = io.BytesIO()
     torch.save(model.state_dict(), weights)
     files = {"prune.json": record.to_bytes(), "model.pt": weights.getvalue()}
+    if dense_weights is not None:  # `--weights DIR/dense.pt` prunes again without training
+        files[DENSE_FILE] = dense_weights.getvalue()
     found = model_file(request.model_spec)
     if found is not None:  # the model's source as it was, for when the file moves or changes
         files[f"{MODEL_COPY}/{found[0].name}"] = found[0].read_bytes()
@@ -176,6 +181,7 @@ def prune(request: PruneRequest) -> PruneOutcome:
 
 
 MODEL_COPY = "model_source"  # the prune folder's copy of a model file
+DENSE_FILE = "dense.pt"  # the dense built-in model prune trained
 
 
 def _absolute_model(spec: str) -> str:
