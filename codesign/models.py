@@ -129,6 +129,9 @@ class BuiltinModel:
 BUILTIN_MODELS = {
     "digits-mlp": BuiltinModel(digits_mlp, "digits", (64,), epochs=80, learning_rate=1e-3),
     "mnist-cnn": BuiltinModel(mnist_cnn, "mnist5k", (1, 28, 28), epochs=12, learning_rate=2e-3),
+    # MLPerf Tiny's architectures on seeded synthetic stand-ins of their inputs (codesign.data)
+    "resnet8": BuiltinModel(resnet8, "synthetic-cifar", (3, 32, 32), epochs=1, learning_rate=2e-3),
+    "dscnn": BuiltinModel(dscnn, "synthetic-kws", (1, 49, 10), epochs=2, learning_rate=2e-3),
 }
 
 

@@ -24,6 +24,18 @@ def test_builtin_models_train_in_seconds(model: str, dataset: str, floor: float)
     assert accuracy(net, data.x_test, data.y_test) >= floor
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "floor"), [("dscnn", 0.2)])
+def test_mlperf_tiny_models_learn_their_synthetic_inputs(model: str, floor: float) -> None:
+    """DS-CNN on synthetic-kws (12 classes, chance 0.083) after its 2 epochs; ResNet-8's
+    epoch takes about a minute here and is exercised by hand (README)."""
+    from codesign.models import BUILTIN_MODELS
+
+    data = load_dataset(BUILTIN_MODELS[model].dataset)
+    net = train_builtin(model, data, seed=0)
+    assert accuracy(net, data.x_test, data.y_test) >= floor
+
+
 def test_conv_layers_are_pruned_in_pytorch_order() -> None:
     data = load_dataset("digits")  # only its size matters: no fine-tuning here
     model = load_model("mnist-cnn")

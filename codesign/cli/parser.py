@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("boards", help="list the known boards")
 
     prune = sub.add_parser("prune", help="prune a model to the board's DSP tiling")
-    prune.add_argument("--model", required=True, help="digits-mlp, mnist-cnn or file.py:function")
+    prune.add_argument(
+        "--model", required=True, help="digits-mlp, mnist-cnn, resnet8, dscnn or file.py:function"
+    )
     prune.add_argument("--weights", type=Path, help="state_dict to start from (else: train)")
     prune.add_argument("--dataset", required=True, help="digits, mnist5k or a .npz file")
     prune.add_argument(
@@ -150,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate the HLS C++ and RTL project for a board")
     source = gen.add_mutually_exclusive_group(required=True)
     source.add_argument("--from", dest="prune_dir", type=Path, help="output of `codesign prune`")
-    source.add_argument("--model", help="digits-mlp, mnist-cnn or path/to/file.py:function")
+    source.add_argument(
+        "--model", help="digits-mlp, mnist-cnn, resnet8, dscnn or path/to/file.py:function"
+    )
     gen.add_argument("--weights", type=Path, help="state_dict file for --model")
     gen.add_argument("--dataset", help="calibration and test data: digits, mnist5k or .npz")
     gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
