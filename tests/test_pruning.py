@@ -430,8 +430,10 @@ def test_conv_cost_counts_output_positions() -> None:
     # 8 rows x 3 blocks; RF 1 -> compute = 1 cycle x 784 positions
     assert conv1.nnz_blocks == 24 and conv1.macs == 24 * 4 * 784
     # a sliding window: the first (two padded lines and two pixels, 30 values) is in after 8
-    # beats, the 784 positions follow back to back, then the last pixel's 2 beats
-    assert conv1.est_cycles == 8 + conv1.reuse_factor * 784 + 2
+    # beats and read from the ring in ceil(9 / 4) cycles (4 lanes: 9 values in RF 4 cycles),
+    # the 784 positions follow back to back, then the last pixel's 2 beats
+    assert conv1.reuse_factor == 4
+    assert conv1.est_cycles == 8 + 3 + conv1.reuse_factor * 784 + 2
     # the prunable layers alone (how models that do not lower are costed) agree on every one
     formulas = cost._from_layers(cost._masked_copy({}))
     assert [layer.est_cycles for layer in formulas.layers] == [

@@ -57,10 +57,11 @@ def test_strided_padded_conv_alone(small_cnn: Path, cache: Path) -> None:
     assert_exact(result)
     (conv,) = result["layers"]
     # 6 x (8 x 8 -> 4 x 4) at RF 2: 16 positions x 2 cycles; 16 input beats, one 6-value
-    # beat a pixel. The first window (2 lines of 8 pixels, padded) is in after 3 beats, the
-    # positions follow back to back, and the last pixel leaves the cycle after its last
-    # compute cycle: not a whole frame in, then a whole frame out
-    assert (conv["name"], conv["est_cycles"], conv["est_ii"]) == ("conv", 3 + 32 + 1, 32)
+    # beat a pixel. The first window (2 lines of 8 pixels, padded) is in after 3 beats, is
+    # read from the ring (registered, all 9 values at RF 2) and moved to the tiles in the two
+    # cycles after, the positions follow back to back, and the last pixel leaves the cycle
+    # after its last compute cycle: not a whole frame in, then a whole frame out
+    assert (conv["name"], conv["est_cycles"], conv["est_ii"]) == ("conv", 3 + 2 + 32 + 1, 32)
     assert result["n_vectors"] == 6
     assert (small_cnn / "rtlsim" / "conv" / "harness.log").is_file()
 

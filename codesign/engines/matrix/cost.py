@@ -3,9 +3,11 @@
 Cycles (checked against Verilator, which meets them exactly): a vector is loaded in I =
 ceil(in_features / P_in) beats into one of two input buffers; compute takes C = RF cycles for a
 Dense (in cycle c every tile multiplies its c-th block, Br×Bc products, and the Br partial sums
-are added into the block-row's accumulators) and positions·RF for a Conv2d (the same schedule
-per output position on that position's window); the O = ceil(out_features / P_out) output
-beats drain from an output frame (P_in, P_out: the layer's stream widths). A Dense's last
+are added into the block-row's accumulators) and positions·RF for a Conv2d (the same
+schedule per output position on that position's window, read from the line buffer into one
+of two window frames while the other computes, `timing`); the O =
+ceil(out_features / P_out) output beats drain from an output frame (P_in, P_out: the layer's
+stream widths). A Dense's last
 input beat is accepted in cycle I - 1, compute follows at once (the schedule ROMs are read one
 cycle ahead), the result moves to the output bank with the last compute cycle and the first
 output beat leaves in the next: est_cycles = I + C + O. A Conv2d starts each position on its
@@ -55,17 +57,26 @@ mirrors the first), per layer:
 Conv2d (the same tiles applied once per output position, on that position's window):
   line buffer  a ring of LINE_VALUES input values (timing.ring_values: Kh + Sh lines and a
                beat at least, more where a faster producer must not be stalled), x bits each.
-               Every tile reads Bc inputs per cycle from any address of the window, so the
-               ring is replicated once per read port: T·Bc copies, each placed by the ROM
-               rules (M20K in simple dual-port mode: one write port for loading, one read).
+               A position's window (K = Cin·Kh·Kw values) is read from it once, WINDOW_LANES
+               >= ceil(K / RF) values a cycle (`timing.window_lanes`); the ring is banked
+               so that the lanes of a read cycle and the values of an input beat meet
+               distinct banks (`ring_banks`), each bank placed by the ROM rules (M20K in
+               simple dual-port mode: one write port, one read); per lane an address adder
+               and its wrap, the padding's zero, and a rotation from the banks.
+  window       two window frames (one is written while the other computes): a RAM of 2·L
+               words of WINDOW_LANES values (L = ceil(K / lanes), one word written a cycle),
+               copied once per tile, each tile reading one word a cycle; the tile takes its
+               Bc values from one of the word's lanes / Bc places, a (2^v):1 multiplexer
+               per bit (v: the place bits that vary over its slots) (`_window`).
   output banks two banks of one pixel's Cout sums (2·Cout·a register bits); a lane reads
                one of the 2·Cout / P_out values it may send.
   im2col       per tile input, the window offset and the ring address adder (index bits each).
   accumulators Cout rows only (one position at a time); the rest as for Dense.
 
 Energy: multiplies = adds = MACs; every ROM word is read once per vector and position (depth
-RF x width), constants (RF = 1) are not read; a Conv2d's line buffer is read Bc values
-per tile and cycle (macs·x bits) and its output banks written once (out_features·a bits).
+RF x width), constants (RF = 1) are not read; a Conv2d's window is read from its line
+buffer once per position (positions·K·x bits) and its output banks written once (out_features·a
+bits).
 """
 
 from __future__ import annotations
@@ -97,7 +108,7 @@ from codesign.engines.stream import (
     place_ram,
     place_rom,
 )
-from codesign.ir.graph import Conv2d, Dense
+from codesign.ir.graph import Conv2d, Dense, ceil_div
 
 
 def cycles(layer: Dense) -> LayerCycles:
@@ -186,17 +197,18 @@ def _input_mux_alms(layer: Dense) -> int:
     reading one input share it). At RF > 1 it is the tile's slot register, whose bits that
     are equal in every word the tile visits hold constants a synthesiser folds away: a
     (2·2^v):1 multiplexer per bit, v the column bits that vary over the tile's slots."""
+    frames = 2
     csr = layer.require_csr()
     bc = csr.block[1]
     x_bits = layer.require_formats().input.width
     slots = layer.require_tiling().slots
     if slots.shape[1] == 1:
-        return int(np.unique(csr.col_idx).size) * bc * x_bits * mux_alms(2)
+        return int(np.unique(csr.col_idx).size) * bc * x_bits * mux_alms(frames)
     total = 0
     for row in slots:
         columns = np.where(row >= 0, csr.col_idx[np.maximum(row, 0)], 0)  # idle: word 0
         varying = int(np.bitwise_or.reduce(columns ^ columns[0])).bit_count()
-        total += bc * x_bits * mux_alms(2 << varying)
+        total += bc * x_bits * mux_alms(frames << varying)
     return total
 
 
@@ -224,14 +236,52 @@ def _tile_register_bits(layer: Dense) -> int:
     return _varying_bits(weights.reshape(tiles, reuse, -1)) + _varying_bits(fields)
 
 
+def ring_banks(layer: Conv2d) -> int:
+    """Banks of the line buffer: a value (y, x, c) lives in bank (c mod m, y mod Kh, x mod Kw),
+    m the smallest count that gives every window read lane and every input beat value a bank
+    of its own. The L consecutive patch columns (c, ky, kx) a read cycle takes are distinct
+    modulo m·Kh·Kw, so they fall in distinct banks; the P_in consecutive values of a beat
+    (one pixel's channels) likewise."""
+    kernel = layer.conv.kernel[0] * layer.conv.kernel[1]
+    m = max(ceil_div(timing.window_lanes(layer), kernel), layer.widths.input)
+    return m * kernel
+
+
 def _line_buffer(layer: Conv2d) -> tuple[Memory, int]:
-    """The conv engine's line buffer and its window address ALMs."""
-    ports = layer.require_tiling().tiles * layer.require_csr().block[1]
+    """The conv engine's line buffer, banked so that each window read lane and each input
+    value of a beat meets a bank of its own (`ring_banks`), and the ALMs of its reads: per
+    lane the ring address adder and its wrap, the padding's zero, and the rotation that
+    takes each lane's value from its bank (log2(banks) stages of 2:1 multiplexers, two to
+    an ALM). The RTL's ring is one array read at WINDOW_LANES addresses; the banks are how
+    the estimate builds it (a synthesiser that does not bank it copies it per lane)."""
+    lanes = timing.window_lanes(layer)
     ring = timing.ring_values(layer)
-    memory = place_ram("line_buffer", ring, layer.require_formats().input.width, ports)
-    # per tile input: the window offset, the ring address adder and its wrap
-    address = 2 * adder_alms(index_bits(ring)) * ports
+    x_bits = layer.require_formats().input.width
+    banks = ring_banks(layer)
+    memory = place_ram("line_buffer", ring, x_bits, banks, banked=True)
+    rotate = ceil_div(lanes * x_bits * index_bits(banks), 2)
+    address = lanes * (2 * adder_alms(index_bits(ring)) + x_bits * mux_alms(2)) + rotate
     return memory, address
+
+
+def _window(layer: Conv2d) -> tuple[Memory, int]:
+    """The conv engine's two window frames, a RAM of 2·L words of WINDOW_LANES values copied
+    once per tile (each tile reads one word a cycle), and each tile's word multiplexer: its
+    Bc values from one of the word's lanes / Bc block columns, (2^v):1 per bit, v the bits of
+    that place that vary over the tile's slots (none at RF 1: the place is a constant)."""
+    csr = layer.require_csr()
+    bc = csr.block[1]
+    x_bits = layer.require_formats().input.width
+    lanes = timing.window_lanes(layer)
+    slots = layer.require_tiling().slots
+    memory = place_ram("window", 2 * timing.load_cycles(layer), lanes * x_bits, slots.shape[0])
+    places = lanes // bc
+    mux = 0
+    for row in slots:
+        columns = np.where(row >= 0, csr.col_idx[np.maximum(row, 0)], 0) % places
+        varying = int(np.bitwise_or.reduce(columns ^ columns[0])).bit_count()
+        mux += bc * x_bits * mux_alms(1 << varying)
+    return memory, mux
 
 
 def resources(layer: Dense, board: Board) -> ResourceEstimate:
@@ -255,10 +305,11 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
         place_rom("weights", reuse, tiles * br * bc * w_bits),
         place_rom("schedule", reuse, tiles * slot_bits),
     )
-    address_alms = 0
+    address_alms = window_mux = 0
     if isinstance(layer, Conv2d):
         line_buffer, address_alms = _line_buffer(layer)
-        memories += (line_buffer,)
+        window, window_mux = _window(layer)
+        memories += (line_buffer, window)
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
     writers = _row_writers(layer)
     crossbar = 0 if row_blocks(layer) else tiles * br * a_bits * mux_alms(grid_rows)
@@ -275,6 +326,7 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     }
     if conv:
         breakdown["im2col"] = address_alms
+        breakdown["window_mux"] = window_mux
     if reuse == 1:  # products by ±3·2^k: one adder of the input's width plus two bits
         breakdown["constant_products"] = adder_products * adder_alms(x_bits + 2)
     # two input frames and the output frame (a Dense; a conv: its two output banks of a
@@ -307,8 +359,8 @@ def energy(layer: Dense, board: Board) -> EnergyEstimate:
     memories = resources(layer, board).memories
     roms = [m for m in memories if m.name in ("weights", "schedule")]
     rom_bits = sum(m.bits for m in roms if m.placement != "constant") * layer.positions
-    if isinstance(layer, Conv2d):
-        rom_bits += c.macs * formats.input.width
+    if isinstance(layer, Conv2d):  # every window read once from the ring, the sums banked
+        rom_bits += layer.positions * layer.shape[1] * formats.input.width
         rom_bits += layer.out_features * formats.accum.width
     return EnergyEstimate(
         macs=c.macs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codesign.engines.matrix.timing import ring_values
+from codesign.engines.matrix.timing import ring_values, window_lanes
 from codesign.engines.rtl_common import (
     ACTIVATION_CODES,
     SHIFT_BITS,
@@ -149,6 +149,7 @@ def conv_view(layer: Conv2d) -> EngineView:
         ("OUT_HEIGHT", g.out_height),
         ("OUT_COLS", g.out_width),
         ("LINE_VALUES", ring_values(layer)),
+        ("WINDOW_LANES", window_lanes(layer)),
     )
     parameters = (
         ("ROWS", str(layer.shape[0])),
@@ -156,7 +157,10 @@ def conv_view(layer: Conv2d) -> EngineView:
         *((key, str(value)) for key, value in geometry),
         *_tile_parameters(layer),
     )
-    where = f" at {layer.positions} positions, a ring of {ring_values(layer)} values"
+    where = (
+        f" at {layer.positions} positions, a ring of {ring_values(layer)} values read"
+        f" {window_lanes(layer)} a cycle"
+    )
     return EngineView(layer.name, CONV_MODULE, _summary(layer, where), True, parameters, ("in",))
 
 

@@ -9,14 +9,19 @@ beat, B = Cout / P_out the beats of an output pixel and positions p in raster or
 
   beat b       accepted at max(offered_b, accepted_{b-1} + 1) once the ring has room: the
                values before it plus P_in within LINE_VALUES of the first line position
-               q still needs, i.e. after position q - 1's last cycle;
-  position p   starts the cycle after max(accepted(the beat with its window's last value),
-               take_{p-1}) and computes R cycles, ending at e_p;
+               q still needs, i.e. after the last ring read of position q - 1's window;
+  window p     read from the ring into window frame p mod 2, WINDOW_LANES values a cycle, in
+               the L = ceil(K / lanes) cycles after d_p = max(accepted(the beat with its
+               window's last value), d_{p-1} + L, e_{p-2}) (K = Cin·Kh·Kw; one read at a
+               time; the frame is free once position p - 2 has computed);
+  position p   starts the cycle after s_p = max(d_p + L, take_{p-1}) and computes R cycles
+               on its frame, ending at e_p = s_p + R;
   take_p       max(e_p, drained_{p-2}): its sums move into an output bank when the bank of
                position p - 2 has sent its last beat (two banks);
   beats of p   from max(take_p + 1, drained_{p-1} + 1), B in a row; drained_p is the last.
 
-Verilator meets it exactly (tests/test_rtl_conv.py). The ring holds at least Kh + Sh input
+The lanes are chosen so that L <= R (`window_lanes`): a position takes R cycles in steady
+state. Verilator meets it exactly (tests/test_rtl_conv.py). The ring holds at least Kh + Sh input
 lines (the next output row's lines load while a row computes) and the values held through the
 last output row plus the next vector's first window (vectors back to back), plus a beat.
 """
@@ -39,6 +44,7 @@ class ConvTiming:
     accepted: Cycles  # the cycle each input beat is accepted
     outputs: Cycles  # the cycle of each output beat
     ends: Cycles  # each position's last compute cycle
+    loaded: Cycles  # each position's last ring read (the ring frees its lines after it)
 
 
 def first_lines(layer: Conv2d) -> npt.NDArray[np.int64]:
@@ -72,6 +78,22 @@ def minimum_line_values(layer: Conv2d) -> int:
     return max(lines, last_row_holds + next_window) + layer.widths.input
 
 
+def window_lanes(layer: Conv2d) -> int:
+    """Values read from the ring a cycle (its read ports), one word of a window frame: enough
+    that a window (K values) is read in the R cycles of a position, rounded up to Bc times a
+    power of two (a tile reads its Bc values from one word, its block column's place in
+    the word a bit field), and no wider than the padded window."""
+    bc = layer.require_csr().block[1]
+    blocks = ceil_div(ceil_div(layer.shape[1], layer.require_tiling().reuse_factor), bc)
+    grid_cols = layer.require_csr().grid[1]
+    return bc * min(1 << (blocks - 1).bit_length(), 1 << (grid_cols - 1).bit_length())
+
+
+def load_cycles(layer: Conv2d) -> int:
+    """Cycles to read a window from the ring, `window_lanes` values a cycle."""
+    return ceil_div(layer.shape[1], window_lanes(layer))
+
+
 def ring_values(layer: Conv2d) -> int:
     """The layer's ring: as the buffer pass sized it, else the smallest."""
     return layer.line_values or minimum_line_values(layer)
@@ -89,7 +111,9 @@ def conv_timing(layer: Conv2d, offered: Cycles, line_values: int) -> ConvTiming:
     beat_of = np.asarray([ceil_div(int(n), p_in) - 1 for n in needed_values(layer)])
     positions = layer.positions
     n_beats = len(offered)
+    load = load_cycles(layer)
     accepted = np.zeros(n_beats, dtype=np.int64)
+    loaded = np.zeros(positions, dtype=np.int64)
     ends = np.zeros(positions, dtype=np.int64)
     takes = np.zeros(positions, dtype=np.int64)
     drained = np.zeros(positions, dtype=np.int64)
@@ -99,10 +123,16 @@ def conv_timing(layer: Conv2d, offered: Cycles, line_values: int) -> ConvTiming:
     done = 0  # positions modelled so far
 
     def compute(p: int) -> None:
-        decided = int(accepted[beat_of[p]])
+        read = int(accepted[beat_of[p]])  # the window's reads are decided (then L cycles)
         if p > 0:
-            decided = max(decided, int(takes[p - 1]))
-        ends[p] = decided + reuse
+            read = max(read, int(loaded[p - 1]))  # one read at a time
+        if p > 1:
+            read = max(read, int(ends[p - 2]))  # its frame is free
+        loaded[p] = read + load
+        start = read + load
+        if p > 0:
+            start = max(start, int(takes[p - 1]))
+        ends[p] = start + reuse
         takes[p] = max(int(ends[p]), int(drained[p - 2]) if p >= 2 else 0)
         first = int(takes[p]) + 1
         if p > 0:
@@ -117,20 +147,20 @@ def conv_timing(layer: Conv2d, offered: Cycles, line_values: int) -> ConvTiming:
             while done < q:  # those positions need only earlier beats (the ring holds a window)
                 compute(done)
                 done += 1
-            at = max(at, int(ends[q - 1]) + 1)
+            at = max(at, int(loaded[q - 1]) + 1)
         accepted[b] = at
     while done < positions:
         compute(done)
         done += 1
-    return ConvTiming(accepted, outputs, ends)
+    return ConvTiming(accepted, outputs, ends, loaded)
 
 
 def line_values_for(layer: Conv2d, offered: Cycles) -> int:
     """The ring that never stalls input beats offered at `offered` (at least the minimum)."""
     timing = conv_timing(layer, offered, UNBOUNDED)
     line = layer.conv.in_width * layer.conv.in_channels
-    # at cycle t the ring frees below the first line of the first position not finished
-    unfinished = np.searchsorted(timing.ends, timing.accepted, "left")
+    # at cycle t the ring frees below the first line of the first position not yet read
+    unfinished = np.searchsorted(timing.loaded, timing.accepted, "left")
     unfinished = np.minimum(unfinished, layer.positions - 1)
     held_from = first_lines(layer)[unfinished] * line
     p_in = layer.widths.input
