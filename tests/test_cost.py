@@ -161,7 +161,7 @@ def test_layer_energy_counts_kept_blocks_only() -> None:
     assert e_sparse.static_pj > 0
 
 
-def test_conv_line_buffers_are_copied_per_window_lane_and_the_default_rf_fits_them() -> None:
+def test_conv_line_buffers_are_banked_per_window_lane_and_the_default_rf_fits_the_alms() -> None:
     from dataclasses import replace
 
     from codesign.cost import network_cost
@@ -175,26 +175,29 @@ def test_conv_line_buffers_are_copied_per_window_lane_and_the_default_rf_fits_th
     (ring,) = [m for m in layer_resources(conv2, board).memories if m.name == "line_buffer"]
     tiles = conv2.require_tiling().tiles
     # the ring holds (Kh + Sh) lines of the 14 x 14 x 8 input and a beat at least, far from
-    # the 1,568-value frame, and is copied once per window read lane: enough lanes to read
-    # the 72-value window in RF cycles, far fewer than the tiles' inputs
+    # the 1,568-value frame; the 72-value window is read in RF cycles, Bc·2^k lanes a cycle,
+    # far fewer than the tiles' inputs, from banks that give each lane and each input value
+    # of a beat its own: the ring is stored once, not once per lane
+    from codesign.engines.matrix.cost import ring_banks
+    from codesign.engines.matrix.timing import window_lanes
+
     g = conv2.conv
     lines = (g.kernel[0] + g.stride[0]) * g.in_width * g.in_channels
     assert lines + 4 <= conv2.line_values < conv2.in_features
-    from codesign.engines.matrix.timing import window_lanes
-
     lanes = window_lanes(conv2)
     reuse = conv2.require_tiling().reuse_factor
     assert lanes * reuse >= conv2.shape[1] and lanes % 4 == 0 and lanes < tiles * 4
-    assert ring.depth == conv2.line_values * lanes
-    # a board whose usable M20K blocks (under the fit ceiling) end just below what the
-    # DSP-only RF needs
+    banks = ring_banks(conv2)
+    assert banks >= max(lanes, conv2.widths.input) and banks % 9 == 0
+    assert ring.depth == -(-conv2.line_values // banks) * banks
+    # a board whose usable ALMs (under the fit ceiling) end just below what the DSP-only RF
+    # needs (the M20K no longer grow at a small RF: the ring is stored once)
     dsp_only = next(
         r for r in range(1, 100) if network_cost(tile(graph, r), board).est_dsp <= board.dsp_blocks
     )
-    needed = network_resources(tile(graph, dsp_only), board).m20k_blocks
-    small = replace(board, m20k_blocks=int(needed / board.max_utilisation))
-    while check_fit(network_resources(tile(graph, dsp_only), small), small).fits:
-        small = replace(small, m20k_blocks=small.m20k_blocks - 1)
+    needed = network_resources(tile(graph, dsp_only), board).alms
+    small = replace(board, alms=int((needed - 1) / board.max_utilisation))
+    assert not check_fit(network_resources(tile(graph, dsp_only), small), small).fits
     reuse = default_reuse_factor(graph, small)
     assert reuse > dsp_only
     assert check_fit(network_resources(tile(graph, reuse), small), small).fits
@@ -227,11 +230,10 @@ def test_balanced_reuse_reaches_a_smaller_interval() -> None:
     assert balanced.est_ii == stream_bound
     for layer in matrix_layers(balanced_graph):
         assert layer.positions * reuse[layer.name] <= balanced.est_ii
-    # with fewer M20K blocks the interval grows to the smallest that fits, and no shorter
-    needed = network_resources(balanced_graph, board).m20k_blocks
-    small = replace(board, m20k_blocks=int(needed / board.max_utilisation))
-    while fits_board(balanced_graph, small):
-        small = replace(small, m20k_blocks=small.m20k_blocks - 1)
+    # with fewer ALMs the interval grows to the smallest that fits, and no shorter
+    needed = network_resources(balanced_graph, board).alms
+    small = replace(board, alms=int((needed - 1) / board.max_utilisation))
+    assert not fits_board(balanced_graph, small)
     constrained = network_cost(tile(graph, balanced_reuse_factors(graph, small)), small)
     assert constrained.est_ii > stream_bound
     assert fits_board(tile(graph, balanced_reuse_factors(graph, small)), small)

@@ -5,7 +5,7 @@ add them up over a graph. The flow, the pruning budgets, the folding pass, the t
 benchmarks all call these.
 """
 
-from codesign.cost.cycles import NetworkCycles, input_frames, layer_cycles, network_cycles
+from codesign.cost.cycles import NetworkCycles, layer_cycles, network_cycles
 from codesign.cost.energy import layer_energy, model_description, network_energy
 from codesign.cost.resources import (
     FitCheck,
@@ -32,7 +32,6 @@ __all__ = [
     "check_fit",
     "fits_board",
     "graph_layer_resources",
-    "input_frames",
     "layer_cost",
     "layer_cycles",
     "layer_energy",

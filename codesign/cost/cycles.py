@@ -26,8 +26,8 @@ multipliers together, so layers folded to different intervals show as lost effic
 utilisation = MACs / (multipliers · II) says how busy the multipliers are.
 
 Where paths join (an Add after a residual skip) the operand
-of the shorter path arrives early and waits for the other in its input frames; the Add gets
-`input_frames(graph)` of them, enough that the fork never stalls and est_ii holds.
+of the shorter path arrives early and waits for the other in its FIFO, which the buffer pass
+(`size_line_buffers`) sizes so that the fork never stalls and est_ii holds.
 No board is needed.
 """
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from codesign.engines import TWO_FRAMES, LayerCycles, engine_for
+from codesign.engines import LayerCycles, engine_for
 from codesign.engines.base import Cycles
 from codesign.engines.stream import beats as beat_count
 from codesign.ir.graph import GRAPH_INPUT, Graph, Layer, ceil_div
@@ -102,6 +102,7 @@ def _walk(graph: Graph, size: bool) -> tuple[Graph, dict[str, Cycles]]:
     beats: dict[str, Cycles] = {}
     stallable = {GRAPH_INPUT}  # values whose producer a stall delays in nothing else
     layers = []
+    interval = max(layer_cycles(layer).est_ii for layer in graph.layers) if size else 0
     for layer in graph.layers:
         engine = engine_for(layer)
         sources = graph.inputs_of(layer)
@@ -110,7 +111,7 @@ def _walk(graph: Graph, size: bool) -> tuple[Graph, dict[str, Cycles]]:
         if size:
             alone = len(sources) == 1 and len(graph.consumers_of(sources[0])) == 1
             may_stall = alone and (sources[0] in stallable or sources[0] not in beats)
-            layer = engine.size_input(layer, offered[0], may_stall)
+            layer = engine.size_input(layer, offered, may_stall, interval)
         beats[layer.name] = engine.output_beats(layer, offered)
         if not engine.streams_output:
             stallable.add(layer.name)
@@ -129,30 +130,3 @@ def _offered(beats: dict[str, Cycles], name: str, first: Cycles) -> Cycles:
     if len(produced) == len(first):
         return produced
     return first + int(produced[-1]) + 1
-
-
-def input_frames(graph: Graph) -> dict[str, tuple[int, ...]]:
-    """Input frames per operand of every layer that reads two values (an Add), so that the
-    network keeps est_ii; layers that read one value are absent (two frames).
-
-    An operand's frame is busy from its first input beat to the layer's last output beat; the
-    operand of the shorter path (a residual skip) arrives early and waits for the other, so
-    it needs ceil(busy / est_ii) frames to take a vector every est_ii cycles (at least two).
-    """
-    cycles = tuple(layer_cycles(layer) for layer in graph.layers)
-    timing = network_timing(graph)
-    interval = max(c.est_ii for c in cycles)
-    frames = {}
-    for layer, c in zip(graph.layers, cycles, strict=True):
-        sources = graph.inputs_of(layer)
-        if len(sources) < 2:
-            continue
-        firsts = [int(timing[name][0]) if name in timing else 0 for name in sources]
-        lasts = [int(timing[name][-1]) if name in timing else c.in_beats - 1 for name in sources]
-        done = max(lasts) + c.compute_cycles + c.out_beats
-        frames[layer.name] = tuple(max(2, ceil_div(done - first, interval)) for first in firsts)
-    return frames
-
-
-def frames_of(frames: dict[str, tuple[int, ...]], layer: Layer) -> tuple[int, ...]:
-    return frames.get(layer.name, TWO_FRAMES)

@@ -1,8 +1,9 @@
 """A network's DSP blocks, memories and logic: the sum of its engines' estimates, and the fit.
 
 Each engine counts the hardware of its RTL (codesign.engines: matrix/cost.py, pool.py, add.py,
-with the placement and logic rules of engines/stream.py); the network adds them up, each Add
-with the input frames `input_frames` gives it, and compares the sum with the board.
+with the placement and logic rules of engines/stream.py); the network adds them up (an Add's
+FIFOs and a conv's line buffer as the buffer pass, codesign.cost.cycles.size_line_buffers,
+sized them) and compares the sum with the board.
 """
 
 from __future__ import annotations
@@ -11,23 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from codesign.boards import Board
-from codesign.cost.cycles import frames_of, input_frames, layer_cycles, network_cycles
-from codesign.engines import TWO_FRAMES, LayerCycles, engine_for
+from codesign.cost.cycles import layer_cycles, network_cycles
+from codesign.engines import LayerCycles, engine_for
 from codesign.engines.stream import ResourceEstimate
 from codesign.ir.graph import Graph, Layer
 
 
-def layer_resources(
-    layer: Layer, board: Board, frames: tuple[int, ...] = TWO_FRAMES
-) -> ResourceEstimate:
-    """One layer's engine; `frames`: its input frames per operand (see input_frames)."""
-    return engine_for(layer).resources(layer, board, frames)
+def layer_resources(layer: Layer, board: Board) -> ResourceEstimate:
+    """One layer's engine."""
+    return engine_for(layer).resources(layer, board)
 
 
 def graph_layer_resources(graph: Graph, board: Board) -> list[ResourceEstimate]:
-    """Every layer's engine as the network instantiates it (skip buffers sized)."""
-    frames = input_frames(graph)
-    return [layer_resources(layer, board, frames_of(frames, layer)) for layer in graph.layers]
+    """Every layer's engine as the network instantiates it (its buffers as sized)."""
+    return [layer_resources(layer, board) for layer in graph.layers]
 
 
 def network_resources(graph: Graph, board: Board) -> ResourceEstimate:

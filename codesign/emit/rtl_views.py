@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codesign.cost import input_frames
-from codesign.cost.cycles import frames_of
-from codesign.engines import TWO_FRAMES, engine_for
+from codesign.engines import engine_for
 from codesign.engines.rtl_common import EngineView
 from codesign.errors import FormatError
 from codesign.ir.graph import GRAPH_INPUT, Graph, Layer, ceil_div
@@ -49,16 +47,14 @@ class PortView:
     valid: str
 
 
-def engine_view(layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
-    """The engine of a layer; `frames`: its input frames per operand (in a network,
-    cost.input_frames; alone, two each)."""
-    return engine_for(layer).rtl_view(layer, frames)
+def engine_view(layer: Layer) -> EngineView:
+    """The engine of a layer (its buffers as the buffer pass sized them)."""
+    return engine_for(layer).rtl_view(layer)
 
 
 def engine_views(graph: Graph) -> tuple[EngineView, ...]:
-    """The engines of a graph's layers, Adds with the input frames the network needs."""
-    frames = input_frames(graph)
-    return tuple(engine_view(layer, frames_of(frames, layer)) for layer in graph.layers)
+    """The engines of a graph's layers."""
+    return tuple(engine_view(layer) for layer in graph.layers)
 
 
 def input_streams(layer: Layer, index: int = 0) -> tuple[StreamView, ...]:

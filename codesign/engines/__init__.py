@@ -13,7 +13,7 @@ hls_templates/ and rtl_sim/, a function of `codesign.reference` and a lowering r
 from __future__ import annotations
 
 from codesign.engines.add import AddEngine
-from codesign.engines.base import TWO_FRAMES, Engine, LayerCycles
+from codesign.engines.base import Engine, LayerCycles
 from codesign.engines.matrix import ConvEngine, MatrixEngine
 from codesign.engines.pool import PoolEngine
 from codesign.errors import CodesignError
@@ -25,7 +25,6 @@ _BY_KIND = {kind: engine for engine in ENGINES.values() for kind in engine.kinds
 
 __all__ = [
     "ENGINES",
-    "TWO_FRAMES",
     "Engine",
     "LayerCycles",
     "engine_for",

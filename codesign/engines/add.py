@@ -4,12 +4,20 @@ a and b are aligned exactly to the finer fraction (left shifts) and summed one b
 activation and the cast to the calibrated output format follow. Both operands keep the formats
 of their producers.
 
-Cycles: I input beats (both operands at the input width), one registered compute cycle, O
-output beats at the output width. Resources (rtl_sim/add_engine.sv.j2): operand frames
-(features·x bits each, RAMs in P banks for the P values of an output beat): two per operand,
-and for the operand that arrives early (a residual skip) as many as codesign.cost.input_frames
-gives, so the network keeps its interval; P aligning adders plus the output conversion per
-lane. Energy: one add per value; the frames are read and written once per value.
+Streaming (rtl_sim/add_engine.sv.j2): each operand's values go into a FIFO, and output beat j
+(P_out values) is formed, registered, in the cycle after both operands' beats holding its
+last value are accepted (and after beat j - 1 is formed): for input beats accepted at a_k[b],
+
+    formed_j = max(max_k a_k[b_j] + 1, formed_{j-1} + 1),  output beat j at formed_j + 1,
+
+b_j the input beat with value min((j + 1)·P_out, F) - 1 (`add_timing`; the output is always
+taken). Alone (both operands one beat a cycle from cycle 0) that is I + 1 + O cycles at most
+and est_ii = max(I, O). The FIFOs are sized (`size_input`) from the beats the operands are
+offered at in the network, with vectors every est_ii cycles, so that no input beat ever
+waits: the operand of the shorter path (a residual skip) holds what the longer path delays
+the other by, no whole vector. Resources: the two FIFOs (RAMs in max(P_in, P_out) banks,
+one value of a beat each), P_out aligning adders plus the output conversion per lane, the
+counters. Energy: one add per value; every value is written to and read from a FIFO once.
 HLS (hls_templates/add.h.j2): fully unrolled.
 """
 
@@ -18,10 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from codesign.boards import Board
 from codesign.engines.base import (
-    TWO_FRAMES,
     Arrays,
+    Cycles,
     Engine,
     LayerCycles,
     activation_fields,
@@ -72,6 +83,45 @@ COMPUTE_CYCLES = 1  # one registered stage between load and drain
 MODULE = "add_engine"
 
 
+def _needed_beats(add: Add) -> npt.NDArray[np.int64]:
+    """Per output beat, the input beat (of either operand) holding its last value."""
+    ends = np.minimum(
+        np.arange(1, beats(add.features, add.widths.output) + 1) * add.widths.output, add.features
+    )
+    return np.asarray((ends - 1) // add.widths.input, dtype=np.int64)
+
+
+def add_timing(add: Add, accepted: tuple[Cycles, ...]) -> Cycles:
+    """The cycle each output beat is formed, for input beats accepted at `accepted`."""
+    ready = np.max([times[_needed_beats(add)] for times in accepted], axis=0) + 1
+    # formed_j = max(ready_j, formed_{j-1} + 1): a running maximum of ready_j - j, plus j
+    steps = np.arange(len(ready), dtype=np.int64)
+    return np.maximum.accumulate(ready - steps) + steps
+
+
+def fifo_values(add: Add, accepted: Cycles, formed: Cycles, interval: int) -> int:
+    """The FIFO depth that takes every beat of one operand as it is offered (`accepted`),
+    with vectors every `interval` cycles, their beats formed at `formed` (each vector's):
+    at an input beat's cycle the values of every vector in flight already held (accepted
+    in an earlier cycle, not read by a beat formed in an earlier cycle or this one: a beat
+    may enter as an output beat leaves) plus the beat."""
+    f, p_in, p_out = add.features, add.widths.input, add.widths.output
+    in_values = np.minimum(np.arange(1, len(accepted) + 1) * p_in, f)  # through beat b
+    out_values = np.minimum(np.arange(1, len(formed) + 1) * p_out, f)
+    beat = np.diff(np.concatenate([[0], in_values]))
+    span = int(max(accepted[-1], formed[-1]) - min(accepted[0], formed[0])) + 1
+    shifts = range(-(span // interval) - 1, span // interval + 2) if interval else range(1)
+    need = beat.copy()
+    for v in shifts:  # vector v starts v * interval cycles after this one
+        times = accepted - v * interval
+        held_in = np.searchsorted(accepted, times, "left")  # beats accepted before
+        held_out = np.searchsorted(formed, times, "right")  # beats formed until then
+        values_in = np.where(held_in > 0, in_values[np.maximum(held_in - 1, 0)], 0)
+        values_out = np.where(held_out > 0, out_values[np.maximum(held_out - 1, 0)], 0)
+        need += values_in - values_out
+    return int(max(need.max(), p_in, p_out))
+
+
 @dataclass(frozen=True)
 class AddView(KernelView):
     activation: ActivationView
@@ -98,7 +148,8 @@ class AddEngine(Engine):
     kinds: ClassVar[tuple[str, ...]] = ("add",)
     labels: ClassVar[dict[str, str]] = {"add": "add"}
     module: ClassVar[str] = MODULE
-    rtl_parts: ClassVar[tuple[str, ...]] = ("input_frames", "frame_drain", "output_cast")
+    rtl_parts: ClassVar[tuple[str, ...]] = ("output_cast",)
+    streams_output: ClassVar[bool] = True
 
     def quantise(
         self,
@@ -112,27 +163,51 @@ class AddEngine(Engine):
 
     def cycles(self, layer: Layer) -> LayerCycles:
         add = _add(layer)
-        return stage_cycles(
+        stages = stage_cycles(
             beats(add.features, add.widths.input),
             COMPUTE_CYCLES,
             beats(add.features, add.widths.output),
         )
+        alone = np.arange(stages.in_beats, dtype=np.int64)
+        last = int(add_timing(add, (alone, alone))[-1]) + 1  # the last output beat's cycle
+        return replace(stages, est_cycles=last + 1)
 
-    def resources(
-        self, layer: Layer, board: Board, frames: tuple[int, ...] = TWO_FRAMES
-    ) -> ResourceEstimate:
+    def output_beats(self, layer: Layer, offered: tuple[Cycles, ...]) -> Cycles:
+        # the FIFOs are sized never to stall an input beat: each is accepted as offered
+        return add_timing(_add(layer), offered) + 1
+
+    def size_input(
+        self, layer: Layer, offered: tuple[Cycles, ...], may_stall: bool, interval: int
+    ) -> Layer:
+        add = _add(layer)
+        formed = add_timing(add, offered)
+        depths = tuple(fifo_values(add, times, formed, interval) for times in offered)
+        return replace(add, buffer_values=depths)
+
+    def buffer_values(self, add: Add) -> tuple[int, ...]:
+        """The FIFOs' depths: as sized, else those of the add alone, one beat a cycle."""
+        if add.buffer_values:
+            return add.buffer_values
+        alone = np.arange(beats(add.features, add.widths.input), dtype=np.int64)
+        formed = add_timing(add, (alone, alone))
+        depth = fifo_values(add, alone, formed, self.cycles(add).est_ii)
+        return (depth, depth)
+
+    def resources(self, layer: Layer, board: Board) -> ResourceEstimate:
         add = _add(layer)
         beat = min(add.widths.output, add.features)  # output lanes, each reading both operands
+        banks = max(beat, min(add.widths.input, add.features))
         formats = add.require_input_formats()
         widths = [f.width for f in formats]
+        depths = self.buffer_values(add)
         memories = tuple(
-            place_ram(f"operand{k}_{i}", add.features, width, beat, banked=True)
-            for k, (width, count) in enumerate(zip(widths, frames, strict=True))
-            for i in range(count)
+            place_ram(f"fifo{k}", depth, width, banks, banked=True)
+            for k, (width, depth) in enumerate(zip(widths, depths, strict=True))
         )
         sum_bits = max(widths) + abs(formats[0].frac - add.sum_frac) + 1
-        counters = 2 * index_bits(beats(add.features, add.widths.input)) + index_bits(
-            beats(add.features, add.widths.output)
+        # per operand a count, a head, a tail and the vector index; the output's index
+        counters = sum(3 * index_bits(depth + 1) for depth in depths) + 3 * index_bits(
+            add.features + 1
         )
         breakdown = {
             "add": beat * 3 * adder_alms(sum_bits),
@@ -144,7 +219,7 @@ class AddEngine(Engine):
     def energy(self, layer: Layer, board: Board) -> EnergyEstimate:
         add = _add(layer)
         bits = add.in_format().width
-        frame_bits = 4 * add.features * bits
+        frame_bits = 4 * add.features * bits  # both operands written and read once
         return EnergyEstimate(
             macs=0,
             dense_macs=0,
@@ -189,8 +264,9 @@ class AddEngine(Engine):
             identifiers=identifiers(common, types, f"{name}_alpha"),
         )
 
-    def rtl_view(self, layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
+    def rtl_view(self, layer: Layer) -> EngineView:
         add = _add(layer)
+        depths = self.buffer_values(add)
         a_format, b_format = add.require_input_formats()
         a_shift, b_shift, shift = add_shifts(add)
         check_shift(add, shift)
@@ -205,15 +281,15 @@ class AddEngine(Engine):
             ("B_WIDTH", str(b_format.width)),
             ("B_SIGNED", bit(b_format.signed)),
             ("B_SHIFT", str(b_shift)),
-            ("A_DEPTH", str(frames[0])),
-            ("B_DEPTH", str(frames[1])),
+            ("A_DEPTH", str(depths[0])),
+            ("B_DEPTH", str(depths[1])),
             ("ACTIVATION", str(ACTIVATION_CODES[add.activation])),
             ("OUT_SHIFT", str(shift)),
             *cast_parameters(add.out_format()),
         )
         summary = (
             f"{add.name} (add): {add.features} values, {add.activation.value}, "
-            f"{frames[0]} and {frames[1]} input frames"
+            f"FIFOs of {depths[0]} and {depths[1]} values"
         )
         return EngineView(add.name, MODULE, summary, True, parameters, ("in_a", "in_b"))
 
@@ -230,6 +306,7 @@ class AddEngine(Engine):
                 "input": ",".join(f.describe() for f in add.require_input_formats()),
                 "output": add.out_format().describe(),
             },
+            "fifo_values": list(self.buffer_values(add)),
         }
 
     def to_entry(self, layer: Layer, prefix: str, arrays: Arrays) -> dict[str, Any]:
@@ -241,6 +318,7 @@ class AddEngine(Engine):
             "alpha": add.alpha,
             "input_formats": [f.to_dict() for f in add.require_input_formats()],
             "output_format": add.out_format().to_dict(),
+            "buffer_values": list(add.buffer_values),
         }
 
     def from_entry(self, entry: dict[str, Any], prefix: str, arrays: Any) -> Layer:
@@ -254,6 +332,7 @@ class AddEngine(Engine):
             alpha=float(entry["alpha"]),
             input_formats=tuple(FixedPoint.from_dict(f) for f in entry["input_formats"]),
             output_format=FixedPoint.from_dict(entry["output_format"]),
+            buffer_values=tuple(int(v) for v in entry["buffer_values"]),
         )
 
     def describe(self, layer: Layer) -> tuple[str, list[str]]:

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 Arrays = dict[str, np.ndarray]
 Cycles = npt.NDArray[np.int64]  # a cycle per beat
-TWO_FRAMES = (2, 2)  # an Add's input frames per operand when nothing waits longer
 
 
 @dataclass(frozen=True)
@@ -150,9 +149,12 @@ class Engine(ABC):
         last = max(int(times[-1]) for times in offered)
         return last + c.compute_cycles + 1 + np.arange(c.out_beats, dtype=np.int64)
 
-    def size_input(self, layer: Layer, offered: Cycles, may_stall: bool) -> Layer:
-        """The layer with its input buffer sized for beats offered at `offered` (never
-        stalling them unless `may_stall`); frame engines have nothing to size."""
+    def size_input(
+        self, layer: Layer, offered: tuple[Cycles, ...], may_stall: bool, interval: int
+    ) -> Layer:
+        """The layer with its input buffers sized for beats offered at `offered` (per
+        operand; never stalling them unless `may_stall`) to vectors every `interval` cycles;
+        frame engines have nothing to size."""
         return layer
 
     def dsp_blocks(self, layer: Layer, board: Board) -> int:
@@ -160,9 +162,9 @@ class Engine(ABC):
 
     @abstractmethod
     def resources(
-        self, layer: Layer, board: Board, frames: tuple[int, ...] = TWO_FRAMES
+        self, layer: Layer, board: Board
     ) -> ResourceEstimate:
-        """The engine's estimate; `frames`: input frames per operand (see cost.input_frames)."""
+        """The engine's estimate (its input buffers as the buffer pass sized them)."""
 
     @abstractmethod
     def energy(self, layer: Layer, board: Board) -> EnergyEstimate: ...
@@ -178,7 +180,7 @@ class Engine(ABC):
     def hls_view(self, layer: Layer) -> KernelView: ...
 
     @abstractmethod
-    def rtl_view(self, layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView: ...
+    def rtl_view(self, layer: Layer) -> EngineView: ...
 
     def memory_words(self, layer: Layer) -> dict[str, list[str]]:
         """The engine's $readmemh files: kind -> hex words (none by default)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from codesign.boards import Board
-from codesign.engines.base import TWO_FRAMES, Arrays, Engine, LayerCycles, stage_cycles
+from codesign.engines.base import Arrays, Engine, LayerCycles, stage_cycles
 from codesign.engines.energy import (
     SRAM_READ_PJ_PER_BIT,
     EnergyEstimate,
@@ -116,7 +116,7 @@ class PoolEngine(Engine):
         )
 
     def resources(
-        self, layer: Layer, board: Board, frames: tuple[int, ...] = TWO_FRAMES
+        self, layer: Layer, board: Board
     ) -> ResourceEstimate:
         pool = _pool(layer)
         x_bits = pool.in_format().width
@@ -198,7 +198,7 @@ class PoolEngine(Engine):
             identifiers=identifiers(common, types),
         )
 
-    def rtl_view(self, layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
+    def rtl_view(self, layer: Layer) -> EngineView:
         pool = _pool(layer)
         source, output = pool.in_format(), pool.out_format()
         average = pool.mode is PoolMode.AVG

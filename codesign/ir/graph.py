@@ -296,6 +296,8 @@ class Add:
     input_formats: tuple[FixedPoint, ...] | None = None
     output_format: FixedPoint | None = None
     widths: StreamWidths = StreamWidths()
+    # values each operand's FIFO holds (the buffer pass sizes them; () until then)
+    buffer_values: tuple[int, ...] = ()
     kind: str = field(default="add", init=False)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,8 @@ from codesign.records.base import field, int_tuple, read_json
 # 3: values in stream order, feature maps channel-last (H, W, C); a Dense's input_map
 # 4: every layer's stream widths: in_values_per_beat (its inputs) and values_per_beat (output)
 # 5: a Conv2d's line_values (its line buffer; convs stream through a sliding window)
-SCHEMA = "codesign.design/5"
+# 6: an Add's buffer_values (its FIFOs; adds stream)
+SCHEMA = "codesign.design/6"
 
 
 def _layer_entry(layer: Layer, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

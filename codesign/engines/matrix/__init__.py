@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from codesign.boards import Board
-from codesign.engines.base import TWO_FRAMES, Arrays, Cycles, Engine, LayerCycles
+from codesign.engines.base import Arrays, Cycles, Engine, LayerCycles
 from codesign.engines.energy import EnergyEstimate
 from codesign.engines.matrix import cost, hls, ir, rtl, timing
 from codesign.engines.rtl_common import EngineView, alpha_words
@@ -69,7 +69,7 @@ class MatrixEngine(Engine):
         return cost.dsp_blocks(_matrix(layer), board)
 
     def resources(
-        self, layer: Layer, board: Board, frames: tuple[int, ...] = TWO_FRAMES
+        self, layer: Layer, board: Board
     ) -> ResourceEstimate:
         return cost.resources(_matrix(layer), board)
 
@@ -85,7 +85,7 @@ class MatrixEngine(Engine):
     def hls_view(self, layer: Layer) -> hls.MatrixView:
         return hls.matrix_view(_matrix(layer))
 
-    def rtl_view(self, layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
+    def rtl_view(self, layer: Layer) -> EngineView:
         return rtl.engine_view(_matrix(layer))
 
     def memory_words(self, layer: Layer) -> dict[str, list[str]]:
@@ -124,11 +124,13 @@ class ConvEngine(MatrixEngine):
         conv = _conv(layer)
         return timing.conv_timing(conv, offered[0], timing.ring_values(conv)).outputs
 
-    def size_input(self, layer: Layer, offered: Cycles, may_stall: bool) -> Layer:
+    def size_input(
+        self, layer: Layer, offered: tuple[Cycles, ...], may_stall: bool, interval: int
+    ) -> Layer:
         conv = _conv(layer)
         if may_stall:
             return replace(conv, line_values=timing.minimum_line_values(conv))
-        return replace(conv, line_values=timing.line_values_for(conv, offered))
+        return replace(conv, line_values=timing.line_values_for(conv, offered[0]))
 
-    def rtl_view(self, layer: Layer, frames: tuple[int, ...] = TWO_FRAMES) -> EngineView:
+    def rtl_view(self, layer: Layer) -> EngineView:
         return rtl.conv_view(_conv(layer))
