@@ -142,7 +142,7 @@ def table(rows: list[Row], boards: dict[str, Board]) -> str:
     return "\n".join(lines)
 
 
-BEFORE = "\n## Before: whole-frame engines"
+BEFORE = "\n## Before"  # the first heading of the kept earlier measurements
 
 
 def simulated(name: str, board: Board) -> str:
@@ -194,15 +194,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(text)
     if args.markdown:
+        # the "before" sections of an earlier file are kept as they were measured
+        earlier = args.markdown.read_text() if args.markdown.is_file() else ""
+        before = earlier[earlier.index(BEFORE) :] if BEFORE in earlier else ""
         args.markdown.write_text(
-            '# CNN dataflow: today\'s whole-frame engines (the "before" columns of issue 12)\n\n'
+            "# CNN dataflow: convolutions on line buffers, streaming adds (issue 12)\n\n"
             "`python benchmarks/cnn_dataflow.py --markdown benchmarks/results/cnn_dataflow.md "
             "--simulate mnist-cnn resnet8 dscnn`: "
-            "seeded random weights, balanced 1x4 blocks, the uniform reuse rule, estimates "
-            "from the engines' models (fits: within the boards' 80 % ceiling). Utilisation is "
-            "MACs / (multipliers x interval), MACs counting every product of a kept block.\n\n"
-            + text
-            + "\n"
+            "seeded random weights, balanced 1x4 blocks, the folding (`fold`, the default) "
+            "and the uniform reuse rule, estimates from the engines' models (fits: within the "
+            "boards' 80 % ceiling). Utilisation is MACs / (multipliers x interval), MACs "
+            "counting every product of a kept block.\n\n" + text + "\n" + before
         )
     return 0
 

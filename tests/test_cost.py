@@ -175,7 +175,7 @@ def test_conv_line_buffers_are_banked_per_window_lane_and_the_default_rf_fits_th
     (ring,) = [m for m in layer_resources(conv2, board).memories if m.name == "line_buffer"]
     tiles = conv2.require_tiling().tiles
     # the ring holds (Kh + Sh) lines of the 14 x 14 x 8 input and a beat at least, far from
-    # the 1,568-value frame; the 72-value window is read in RF cycles, Bc·2^k lanes a cycle,
+    # the 1,568-value frame; the 72-value window is read in RF cycles, Bc-multiple lanes a cycle,
     # far fewer than the tiles' inputs, from banks that give each lane and each input value
     # of a beat its own: the ring is stored once, not once per lane
     from codesign.engines.matrix.cost import ring_banks

@@ -56,4 +56,5 @@ def test_demo_of_the_cnn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     kinds = [layer.kind for layer in result.variants[1].report.layers]
     assert kinds == ["conv2d", "pool2d", "conv2d", "pool2d", "dense"]
     assert main(["demo", "--model", "resnet", "--out", str(tmp_path / "other")]) == 2
-    assert "the demo runs digits-mlp, mnist-cnn, not 'resnet'" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "the demo runs digits-mlp, mnist-cnn, resnet8, dscnn, not 'resnet'" in error

@@ -435,9 +435,7 @@ def test_a_run_that_breaks_keeps_its_stages_and_is_retried(
 ) -> None:
     import codesign.sweep.point as point
 
-    spec = load_spec(
-        spec_file(tmp_path, "stages = ['generate', 'csim']\n[options]\nvectors = 4\n")
-    )
+    spec = load_spec(spec_file(tmp_path, "stages = ['generate', 'csim']\n[options]\nvectors = 4\n"))
 
     def broken(task: Any) -> dict[str, Any]:
         raise RuntimeError("the disk is full")

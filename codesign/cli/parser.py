@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", required=True, help="digits-mlp, mnist-cnn, resnet8, dscnn or file.py:function"
     )
     prune.add_argument("--weights", type=Path, help="state_dict to start from (else: train)")
-    prune.add_argument("--dataset", required=True, help="digits, mnist5k or a .npz file")
+    prune.add_argument(
+        "--dataset",
+        required=True,
+        help="digits, mnist5k, synthetic-cifar, synthetic-kws or a .npz file",
+    )
     prune.add_argument(
         "--input-shape",
         type=_input_shape,
@@ -156,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="digits-mlp, mnist-cnn, resnet8, dscnn or path/to/file.py:function"
     )
     gen.add_argument("--weights", type=Path, help="state_dict file for --model")
-    gen.add_argument("--dataset", help="calibration and test data: digits, mnist5k or .npz")
+    gen.add_argument(
+        "--dataset",
+        help="calibration and test data: digits, mnist5k, synthetic-cifar, synthetic-kws or .npz",
+    )
     gen.add_argument("--input-shape", type=_input_shape, help="e.g. 64 or 1,28,28 (no batch)")
     _add_board(
         gen,
@@ -260,5 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="dense vs 75%% block-sparse model, end to end")
     demo.add_argument("--out", type=Path, default=Path("build/demo"))
     demo.add_argument("--board", default=DEFAULT_BOARD)
-    demo.add_argument("--model", default="digits-mlp", help="digits-mlp (default) or mnist-cnn")
+    demo.add_argument(
+        "--model", default="digits-mlp", help="digits-mlp (default), mnist-cnn, resnet8 or dscnn"
+    )
     return parser

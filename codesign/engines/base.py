@@ -161,9 +161,7 @@ class Engine(ABC):
         return 0
 
     @abstractmethod
-    def resources(
-        self, layer: Layer, board: Board
-    ) -> ResourceEstimate:
+    def resources(self, layer: Layer, board: Board) -> ResourceEstimate:
         """The engine's estimate (its input buffers as the buffer pass sized them)."""
 
     @abstractmethod

@@ -115,9 +115,7 @@ class PoolEngine(Engine):
             beats(pool.out_features, pool.widths.output),
         )
 
-    def resources(
-        self, layer: Layer, board: Board
-    ) -> ResourceEstimate:
+    def resources(self, layer: Layer, board: Board) -> ResourceEstimate:
         pool = _pool(layer)
         x_bits = pool.in_format().width
         beat = min(pool.widths.output, pool.out_features)  # output lanes

@@ -86,9 +86,7 @@ class ProcessExecutor:
                         breaks[task.key] += 1
                         queue.append(task)
 
-    def _pool(
-        self, tasks: list[Any], workers: int
-    ) -> Iterator[tuple[Any, dict[str, Any] | None]]:
+    def _pool(self, tasks: list[Any], workers: int) -> Iterator[tuple[Any, dict[str, Any] | None]]:
         """Each task with its result, or None when the pool broke under it."""
         before = set(multiprocessing.active_children())
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=self.context)

@@ -149,8 +149,6 @@ OPTIONS = _options()
 PRUNE_TARGETS = ("sparsity", "budget_cycles", "budget_dsp")
 
 
-
-
 def check_value(key: str, value: Any, where: str) -> Any:
     """`value` for option `key`, normalised, or a SpecError naming the allowed values."""
     option = OPTIONS[key]

@@ -100,9 +100,7 @@ def run_sweep(
         final = record()
         write_records(out_dir, final)
     front = pareto_front(rows, spec.objectives, spec.require)
-    return SweepOutcome(
-        spec, out_dir, tuple(rows), counts, front, final["seconds"], pool_name
-    )
+    return SweepOutcome(spec, out_dir, tuple(rows), counts, front, final["seconds"], pool_name)
 
 
 def _check_folders(out_dir: Path, store: Store, force: bool, jobs: int) -> None:

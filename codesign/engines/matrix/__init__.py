@@ -68,9 +68,7 @@ class MatrixEngine(Engine):
     def dsp_blocks(self, layer: Layer, board: Board) -> int:
         return cost.dsp_blocks(_matrix(layer), board)
 
-    def resources(
-        self, layer: Layer, board: Board
-    ) -> ResourceEstimate:
+    def resources(self, layer: Layer, board: Board) -> ResourceEstimate:
         return cost.resources(_matrix(layer), board)
 
     def energy(self, layer: Layer, board: Board) -> EnergyEstimate:

@@ -268,7 +268,9 @@ def _window(layer: Conv2d) -> tuple[Memory, int]:
     """The conv engine's two window frames, a RAM of 2·L words of WINDOW_LANES values copied
     once per tile (each tile reads one word a cycle), and each tile's word multiplexer: its
     Bc values from one of the word's lanes / Bc block columns, (2^v):1 per bit, v the bits of
-    that place that vary over the tile's slots (none at RF 1: the place is a constant)."""
+    that place that vary over the tile's slots, at most lanes / Bc (none at RF 1: the place
+    is a constant), and where lanes / Bc is not a power of two the division that splits the
+    column into word and place."""
     csr = layer.require_csr()
     bc = csr.block[1]
     x_bits = layer.require_formats().input.width
@@ -280,7 +282,12 @@ def _window(layer: Conv2d) -> tuple[Memory, int]:
     for row in slots:
         columns = np.where(row >= 0, csr.col_idx[np.maximum(row, 0)], 0) % places
         varying = int(np.bitwise_or.reduce(columns ^ columns[0])).bit_count()
-        mux += bc * x_bits * mux_alms(1 << varying)
+        mux += bc * x_bits * mux_alms(min(1 << varying, places))
+    if slots.shape[1] > 1 and places & (places - 1):
+        # the column's word and place: a constant division of the slot register, two ALMs
+        # per result bit (each a function of the column's few bits)
+        words = timing.load_cycles(layer)
+        mux += slots.shape[0] * 2 * (index_bits(words) + index_bits(places))
     return memory, mux
 
 

@@ -80,13 +80,10 @@ def minimum_line_values(layer: Conv2d) -> int:
 
 def window_lanes(layer: Conv2d) -> int:
     """Values read from the ring a cycle (its read ports), one word of a window frame: enough
-    that a window (K values) is read in the R cycles of a position, rounded up to Bc times a
-    power of two (a tile reads its Bc values from one word, its block column's place in
-    the word a bit field), and no wider than the padded window."""
+    that a window (K values) is read in the R cycles of a position, rounded up to a multiple
+    of Bc (a tile reads its Bc values from one word)."""
     bc = layer.require_csr().block[1]
-    blocks = ceil_div(ceil_div(layer.shape[1], layer.require_tiling().reuse_factor), bc)
-    grid_cols = layer.require_csr().grid[1]
-    return bc * min(1 << (blocks - 1).bit_length(), 1 << (grid_cols - 1).bit_length())
+    return bc * ceil_div(ceil_div(layer.shape[1], layer.require_tiling().reuse_factor), bc)
 
 
 def load_cycles(layer: Conv2d) -> int:
