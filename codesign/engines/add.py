@@ -13,11 +13,18 @@ last value are accepted (and after beat j - 1 is formed): for input beats accept
 b_j the input beat with value min((j + 1)·P_out, F) - 1 (`add_timing`; the output is always
 taken). Alone (both operands one beat a cycle from cycle 0) that is I + 1 + O cycles at most
 and est_ii = max(I, O). The FIFOs are sized (`size_input`) from the beats the operands are
-offered at in the network, with vectors every est_ii cycles, so that no input beat ever
-waits: the operand of the shorter path (a residual skip) holds what the longer path delays
-the other by, no whole vector. Resources: the two FIFOs (RAMs in max(P_in, P_out) banks,
-one value of a beat each), P_out aligning adders plus the output conversion per lane, the
-counters. Energy: one add per value; every value is written to and read from a FIFO once.
+offered at in the network, with vectors every est_ii cycles, so that in steady state no input
+beat waits: the operand of the shorter path (a residual skip) holds what the longer path
+delays the other by, no whole vector. (Vectors that come faster at start-up may fill it and
+stall the fork for a while, never for good: how far the skip runs ahead of its reader is
+bounded by value indices the modelled schedule already meets.) A FIFO holds at least
+P_out + P_in - 1 values, so a beat always fits beside a not yet complete output beat. Its
+in_ready also counts the values an output beat takes in the same cycle, so ready passes
+combinationally through an add (from its out_ready). Resources: the two FIFOs (RAMs in
+max(P_in, P_out) banks, one value of a beat each, the depth rounded up to whole banks, with
+a rotation of the lanes at the write and the read offsets), P_out aligning adders plus the
+output conversion per lane, the counters. Energy: one add per value; every value is written
+to and read from a FIFO once.
 HLS (hls_templates/add.h.j2): fully unrolled.
 """
 
@@ -76,7 +83,7 @@ from codesign.engines.stream import (
     place_ram,
 )
 from codesign.ir.fixed import FixedPoint
-from codesign.ir.graph import Activation, Add, Layer, activation_frac_bits
+from codesign.ir.graph import Activation, Add, Layer, activation_frac_bits, ceil_div
 from codesign.precision import Precision
 
 COMPUTE_CYCLES = 1  # one registered stage between load and drain
@@ -119,7 +126,7 @@ def fifo_values(add: Add, accepted: Cycles, formed: Cycles, interval: int) -> in
         values_in = np.where(held_in > 0, in_values[np.maximum(held_in - 1, 0)], 0)
         values_out = np.where(held_out > 0, out_values[np.maximum(held_out - 1, 0)], 0)
         need += values_in - values_out
-    return int(max(need.max(), p_in, p_out))
+    return int(max(need.max(), p_in + p_out - 1))
 
 
 @dataclass(frozen=True)
@@ -201,8 +208,13 @@ class AddEngine(Engine):
         widths = [f.width for f in formats]
         depths = self.buffer_values(add)
         memories = tuple(
-            place_ram(f"fifo{k}", depth, width, banks, banked=True)
+            place_ram(f"fifo{k}", ceil_div(depth, banks) * banks, width, banks, banked=True)
             for k, (width, depth) in enumerate(zip(widths, depths, strict=True))
+        )
+        # lanes to banks at the write offset and banks to lanes at the read offset: log2(banks)
+        # stages of 2:1 multiplexers, two to an ALM
+        rotate = sum(
+            ceil_div((add.widths.input + beat) * width * index_bits(banks), 2) for width in widths
         )
         sum_bits = max(widths) + abs(formats[0].frac - add.sum_frac) + 1
         # per operand a count, a head, a tail and the vector index; the output's index
@@ -211,6 +223,7 @@ class AddEngine(Engine):
         )
         breakdown = {
             "add": beat * 3 * adder_alms(sum_bits),
+            "rotate": rotate,
             "control": counters + PHASE_BITS,
         }
         registers = beat * add.out_format().width + counters + PHASE_BITS

@@ -70,7 +70,8 @@ Conv2d (the same tiles applied once per output position, on that position's wind
                per bit (v: the place bits that vary over its slots) (`_window`).
   output banks two banks of one pixel's Cout sums (2·Cout·a register bits); a lane reads
                one of the 2·Cout / P_out values it may send.
-  im2col       per tile input, the window offset and the ring address adder (index bits each).
+  im2col       per window lane, the ring address adder and its wrap, the padding's zero and
+               the rotation from the ring's banks (`_line_buffer`).
   accumulators Cout rows only (one position at a time); the rest as for Dense.
 
 Energy: multiplies = adds = MACs; every ROM word is read once per vector and position (depth
@@ -241,7 +242,8 @@ def ring_banks(layer: Conv2d) -> int:
     m the smallest count that gives every window read lane and every input beat value a bank
     of its own. The L consecutive patch columns (c, ky, kx) a read cycle takes are distinct
     modulo m·Kh·Kw, so they fall in distinct banks; the P_in consecutive values of a beat
-    (one pixel's channels) likewise."""
+    likewise where the beat holds one pixel's channels (a conv's output beats do; a beat of
+    the network input that spans pixels may meet a bank twice, which this does not count)."""
     kernel = layer.conv.kernel[0] * layer.conv.kernel[1]
     m = max(ceil_div(timing.window_lanes(layer), kernel), layer.widths.input)
     return m * kernel
