@@ -196,9 +196,8 @@ class AddEngine(Engine):
         if add.buffer_values:
             return add.buffer_values
         alone = np.arange(beats(add.features, add.widths.input), dtype=np.int64)
-        formed = add_timing(add, (alone, alone))
-        depth = fifo_values(add, alone, formed, self.cycles(add).est_ii)
-        return (depth, depth)
+        sized = _add(self.size_input(add, (alone, alone), False, self.cycles(add).est_ii))
+        return sized.buffer_values
 
     def resources(self, layer: Layer, board: Board) -> ResourceEstimate:
         add = _add(layer)

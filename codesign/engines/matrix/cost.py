@@ -198,18 +198,17 @@ def _input_mux_alms(layer: Dense) -> int:
     reading one input share it). At RF > 1 it is the tile's slot register, whose bits that
     are equal in every word the tile visits hold constants a synthesiser folds away: a
     (2·2^v):1 multiplexer per bit, v the column bits that vary over the tile's slots."""
-    frames = 2
     csr = layer.require_csr()
     bc = csr.block[1]
     x_bits = layer.require_formats().input.width
     slots = layer.require_tiling().slots
     if slots.shape[1] == 1:
-        return int(np.unique(csr.col_idx).size) * bc * x_bits * mux_alms(frames)
+        return int(np.unique(csr.col_idx).size) * bc * x_bits * mux_alms(2)
     total = 0
     for row in slots:
         columns = np.where(row >= 0, csr.col_idx[np.maximum(row, 0)], 0)  # idle: word 0
         varying = int(np.bitwise_or.reduce(columns ^ columns[0])).bit_count()
-        total += bc * x_bits * mux_alms(frames << varying)
+        total += bc * x_bits * mux_alms(2 << varying)
     return total
 
 
