@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -30,13 +32,21 @@ A10 = load_board("arria10-gx1150")
 
 
 def test_rom_placement_follows_the_stated_rules() -> None:
-    assert place_rom("w", 1, 4096).placement == "constant"
-    shallow = place_rom("w", 5, 45)
+    assert place_rom("w", 1, 4096, A10).placement == "constant"
+    shallow = place_rom("w", 5, 45, A10)
     assert (shallow.placement, shallow.mlabs, shallow.m20k_blocks) == ("mlab", 3, 0)
-    deep = place_rom("w", 600, 40)  # 1Kx20 needs 2 blocks, 512x40 needs 2 as well
+    deep = place_rom("w", 600, 40, A10)  # 1Kx20 needs 2 blocks, 512x40 needs 2 as well
     assert (deep.placement, deep.m20k_blocks) == ("m20k", 2)
-    assert place_rom("w", 2048, 10).m20k_blocks == 1  # the 2Kx10 mode
-    assert place_rom("w", 16384, 1).m20k_blocks == 1
+    assert place_rom("w", 2048, 10, A10).m20k_blocks == 1  # the 2Kx10 mode
+    assert place_rom("w", 16384, 1, A10).m20k_blocks == 1
+    # 33 to 64 words: two MLABs deep and a 2:1 select per bit, or an M20K, whichever takes
+    # the smaller share of the board
+    window = place_rom("w", 58, 320, A10)  # a conv window frame pair: 8 M20K in 512x40
+    assert (window.placement, window.mlabs, window.select_alms) == ("mlab", 32, 160)
+    assert window.mlab_alms * A10.m20k_blocks <= 8 * A10.alms
+    assert place_rom("w", 65, 20, A10).placement == "m20k"  # deeper than any MLAB mode
+    few_alms = replace(A10, alms=window.mlab_alms * A10.m20k_blocks // 8 - 1)
+    assert place_rom("w", 58, 320, few_alms).placement == "m20k"
 
 
 def test_mux_and_index_widths() -> None:
@@ -100,7 +110,7 @@ def test_constant_weights_take_a_dsp_only_when_wide_enough() -> None:
 def test_higher_reuse_trades_dsps_for_memory() -> None:
     graph, _ = make_graph([(64, 64)], keep=1.0, reuse=1)
     spatial = network_resources(graph, A10)
-    folded = network_resources(tile(graph, 64), A10)
+    folded = network_resources(tile(graph, 128), A10)  # ROMs deeper than any MLAB
     assert folded.dsp_blocks < spatial.dsp_blocks
     assert folded.m20k_blocks > 0 and spatial.m20k_blocks == 0
 
@@ -162,8 +172,6 @@ def test_layer_energy_counts_kept_blocks_only() -> None:
 
 
 def test_conv_line_buffers_are_banked_per_window_lane_and_the_default_rf_fits_the_alms() -> None:
-    from dataclasses import replace
-
     from codesign.cost import network_cost
     from codesign.passes.fold import default_reuse_factor
     from tests._graphs import mnist_cnn_graph
@@ -204,8 +212,6 @@ def test_conv_line_buffers_are_banked_per_window_lane_and_the_default_rf_fits_th
 
 
 def test_balanced_reuse_reaches_a_smaller_interval() -> None:
-    from dataclasses import replace
-
     from codesign.cost import fits_board, network_cost
     from codesign.options import BalancedReuse, parse_reuse
     from codesign.passes.fold import (
@@ -248,8 +254,6 @@ def test_default_rf_bisection_finds_what_the_exact_scan_finds(
     """A layer with many candidate RFs is bisected (a 4096x4096 matrix has ~4,000): on
     boards from tiny to large it lands on the RF the one-by-one scan finds."""
     import importlib
-    from dataclasses import replace
-
     from codesign.engines import engine_for
     from tests._hls_cases import block_sparse, build_graph, dense
 

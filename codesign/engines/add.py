@@ -207,7 +207,7 @@ class AddEngine(Engine):
         widths = [f.width for f in formats]
         depths = self.buffer_values(add)
         memories = tuple(
-            place_ram(f"fifo{k}", ceil_div(depth, banks) * banks, width, banks, banked=True)
+            place_ram(f"fifo{k}", ceil_div(depth, banks) * banks, width, banks, board, banked=True)
             for k, (width, depth) in enumerate(zip(widths, depths, strict=True))
         )
         # lanes to banks at the write offset and banks to lanes at the read offset: log2(banks)

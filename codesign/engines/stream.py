@@ -8,11 +8,20 @@ logic primitives that follow them (design.md §4).
 Placement and packing rules (Intel Arria 10 Core Fabric and General Purpose I/Os Handbook,
 ID 683461, "Embedded Memory Blocks"; Cyclone 10 GX and Stratix 10 have the same M20K and MLAB):
   * a ROM of depth 1 (RF = 1) is a constant: wired into the datapath, no memory;
-  * depth <= 32 goes to MLABs, 32 words x 20 bits (640 bits) each; an MLAB is a LAB of 10 ALMs
-    used as memory, so it counts 10 ALMs (0.5 ALM per stored bit, the same as a ROM built from
-    ALM LUTs, where one ALM holds two 5-input functions of the same address);
-  * deeper ROMs go to M20K blocks (20,480 bits) in the mode that needs the fewest blocks:
-    512x40, 1Kx20, 2Kx10, 4Kx5, 8Kx2 or 16Kx1 (the x32, x16, x8, x4 modes never need fewer).
+  * a ROM or RAM of at most MLAB_MAX_DEPTH (64) words may go to MLABs, 32 words x 20 bits
+    (640 bits) each (64 x 10 is emulated: two MLABs' depth and a 2:1 select per bit, two
+    selects to an ALM); an MLAB is a LAB of 10 ALMs used as memory, so it counts 10 ALMs (0.5 ALM per
+    stored bit, the same as a ROM built from ALM LUTs, where one ALM holds two 5-input
+    functions of the same address);
+  * any memory may go to M20K blocks (20,480 bits) in the mode that needs the fewest blocks:
+    512x40, 1Kx20, 2Kx10, 4Kx5, 8Kx2 or 16Kx1 (the x32, x16, x8, x4 modes never need fewer);
+  * where both can hold it, it goes where it takes the smaller share of the board: MLAB ALMs
+    over the board's ALMs against M20K blocks over its M20K blocks. Quartus' fitter "assigns
+    RAM slices to M20K RAM blocks or MLABs to balance out the resource usage", and "MLAB
+    blocks are ideal for wide and shallow memories" (Intel's M20K and MLAB descriptions):
+    on the Arria 10 GX 1150 an M20K is 1/2,713 of the board and 157 ALMs are, so every
+    memory of up to 64 words lands in MLABs there (a 64 x 40 memory: 4 MLABs and 20 select
+    ALMs, 60 ALMs, against one M20K); a board poorer in ALMs would keep more in M20K.
   Quartus' own choice between MLAB, M20K and logic is a heuristic; this rule is an assumption.
 
 Logic rules (same handbook, "Adaptive Logic Module"):
@@ -26,11 +35,15 @@ a user has run the Intel flow, are read by codesign.vendor and shown beside them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codesign.ir.graph import ceil_div
 
-MLAB_DEPTH = 32
+if TYPE_CHECKING:
+    from codesign.boards import Board
+
+MLAB_DEPTH = 32  # words of one MLAB at its widest (32 x 20)
+MLAB_MAX_DEPTH = 64  # the deepest MLAB mode (64 x 10, emulated)
 MLAB_WIDTH = 20
 ALMS_PER_MLAB = 10
 M20K_MODES = ((512, 40), (1024, 20), (2048, 10), (4096, 5), (8192, 2), (16384, 1))
@@ -69,10 +82,16 @@ class Memory:
     placement: str  # "constant", "mlab" or "m20k"
     m20k_blocks: int
     mlabs: int
+    select_alms: int = 0  # the output select of MLABs stacked two deep (64-word modes)
 
     @property
     def bits(self) -> int:
         return self.depth * self.width
+
+    @property
+    def mlab_alms(self) -> int:
+        """The ALMs the memory takes as MLABs: the LABs and their output select."""
+        return self.mlabs * ALMS_PER_MLAB + self.select_alms
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,31 +102,53 @@ class Memory:
             "placement": self.placement,
             "m20k_blocks": self.m20k_blocks,
             "mlabs": self.mlabs,
+            "select_alms": self.select_alms,
         }
 
 
-def place_rom(name: str, depth: int, width: int) -> Memory:
-    """Place a ROM of `depth` words of `width` bits by the rules in the module docstring."""
+def m20k_blocks_for(depth: int, width: int) -> int:
+    """M20K blocks of a `depth` x `width` memory in its best mode."""
+    return min(ceil_div(depth, d) * ceil_div(width, w) for d, w in M20K_MODES)
+
+
+def place_rom(name: str, depth: int, width: int, board: Board) -> Memory:
+    """Place a ROM (or one bank or copy of a RAM) of `depth` words of `width` bits by the
+    rules in the module docstring."""
     if depth <= 1 or width == 0:
         return Memory(name, depth, width, "constant", 0, 0)
-    if depth <= MLAB_DEPTH:
-        mlabs = ceil_div(depth, MLAB_DEPTH) * ceil_div(width, MLAB_WIDTH)
-        return Memory(name, depth, width, "mlab", 0, mlabs)
-    blocks = min(ceil_div(depth, d) * ceil_div(width, w) for d, w in M20K_MODES)
-    return Memory(name, depth, width, "m20k", blocks, 0)
+    blocks = m20k_blocks_for(depth, width)
+    in_m20k = Memory(name, depth, width, "m20k", blocks, 0)
+    if depth > MLAB_MAX_DEPTH:
+        return in_m20k
+    stacked = ceil_div(depth, MLAB_DEPTH)
+    in_mlabs = Memory(
+        name,
+        depth,
+        width,
+        "mlab",
+        0,
+        stacked * ceil_div(width, MLAB_WIDTH),
+        ceil_div(width * (stacked - 1), 2),  # 2:1 selects, two to an ALM
+    )
+    if in_mlabs.mlab_alms * board.m20k_blocks <= blocks * board.alms:
+        return in_mlabs
+    return in_m20k
 
 
-def place_ram(name: str, words: int, width: int, read_ports: int, banked: bool = False) -> Memory:
+def place_ram(
+    name: str, words: int, width: int, read_ports: int, board: Board, banked: bool = False
+) -> Memory:
     """A RAM of `words` x `width` read through `read_ports` ports per cycle.
 
     Arbitrary addresses (a conv's tile inputs) need one copy per read port; a regular pattern
     (consecutive values of a beat, the windows of a pooling beat) is served by `read_ports`
-    banks of words / read_ports each. Small RAMs (at most MLAB_DEPTH words) stay in MLABs;
-    the copies' or banks' blocks add up.
+    banks of words / read_ports each. Each copy or bank is placed as `place_rom` places a
+    memory (MLABs or M20K blocks, whichever takes the smaller share of the board); the
+    copies' or banks' blocks add up.
     """
     parts = max(1, read_ports)
     part_words = ceil_div(words, parts) if banked else words
-    single = place_rom(name, max(part_words, 2), width)
+    single = place_rom(name, max(part_words, 2), width, board)
     return Memory(
         name,
         part_words * parts,
@@ -115,6 +156,7 @@ def place_ram(name: str, words: int, width: int, read_ports: int, banked: bool =
         single.placement,
         single.m20k_blocks * parts,
         single.mlabs * parts,
+        single.select_alms * parts,
     )
 
 
@@ -159,7 +201,7 @@ def estimate(
 ) -> ResourceEstimate:
     """An engine's estimate from its memories, its logic ALMs by term and its registers."""
     mlabs = sum(m.mlabs for m in memories)
-    breakdown["rom_mlab"] = mlabs * ALMS_PER_MLAB
+    breakdown["rom_mlab"] = sum(m.mlab_alms for m in memories)
     logic = sum(v for k, v in breakdown.items() if k != "rom_mlab")
     alms = max(logic, ceil_div(registers, REGISTERS_PER_ALM)) + breakdown["rom_mlab"]
     return ResourceEstimate(

@@ -248,7 +248,7 @@ def ring_banks(layer: Conv2d) -> int:
     return m * kernel
 
 
-def _line_buffer(layer: Conv2d) -> tuple[Memory, int]:
+def _line_buffer(layer: Conv2d, board: Board) -> tuple[Memory, int]:
     """The conv engine's line buffer, banked so that each window read lane and each input
     value of a beat meets a bank of its own (`ring_banks`), and the ALMs of its reads: per
     lane the ring address adder and its wrap, the padding's zero, and the rotation that
@@ -259,13 +259,13 @@ def _line_buffer(layer: Conv2d) -> tuple[Memory, int]:
     ring = timing.ring_values(layer)
     x_bits = layer.require_formats().input.width
     banks = ring_banks(layer)
-    memory = place_ram("line_buffer", ring, x_bits, banks, banked=True)
+    memory = place_ram("line_buffer", ring, x_bits, banks, board, banked=True)
     rotate = ceil_div(lanes * x_bits * index_bits(banks), 2)
     address = lanes * (2 * adder_alms(index_bits(ring)) + x_bits * mux_alms(2)) + rotate
     return memory, address
 
 
-def _window(layer: Conv2d) -> tuple[Memory, int]:
+def _window(layer: Conv2d, board: Board) -> tuple[Memory, int]:
     """The conv engine's two window frames, a RAM of 2·L words of WINDOW_LANES values copied
     once per tile (each tile reads one word a cycle), and each tile's word multiplexer: its
     Bc values from one of the word's lanes / Bc block columns, (2^v):1 per bit, v the bits of
@@ -277,7 +277,9 @@ def _window(layer: Conv2d) -> tuple[Memory, int]:
     x_bits = layer.require_formats().input.width
     lanes = timing.window_lanes(layer)
     slots = layer.require_tiling().slots
-    memory = place_ram("window", 2 * timing.load_cycles(layer), lanes * x_bits, slots.shape[0])
+    memory = place_ram(
+        "window", 2 * timing.load_cycles(layer), lanes * x_bits, slots.shape[0], board
+    )
     places = lanes // bc
     mux = 0
     for row in slots:
@@ -310,13 +312,13 @@ def resources(layer: Dense, board: Board) -> ResourceEstimate:
     multipliers = tiles * br * bc
 
     memories: tuple[Memory, ...] = (
-        place_rom("weights", reuse, tiles * br * bc * w_bits),
-        place_rom("schedule", reuse, tiles * slot_bits),
+        place_rom("weights", reuse, tiles * br * bc * w_bits, board),
+        place_rom("schedule", reuse, tiles * slot_bits, board),
     )
     address_alms = window_mux = 0
     if isinstance(layer, Conv2d):
-        line_buffer, address_alms = _line_buffer(layer)
-        window, window_mux = _window(layer)
+        line_buffer, address_alms = _line_buffer(layer, board)
+        window, window_mux = _window(layer, board)
         memories += (line_buffer, window)
     counter_bits = index_bits(in_beats) + index_bits(reuse) + index_bits(out_beats)
     writers = _row_writers(layer)
