@@ -254,6 +254,7 @@ def test_default_rf_bisection_finds_what_the_exact_scan_finds(
     """A layer with many candidate RFs is bisected (a 4096x4096 matrix has ~4,000): on
     boards from tiny to large it lands on the RF the one-by-one scan finds."""
     import importlib
+
     from codesign.engines import engine_for
     from tests._hls_cases import block_sparse, build_graph, dense
 

@@ -121,9 +121,7 @@ class PoolEngine(Engine):
         beat = min(pool.widths.output, pool.out_features)  # output lanes
         lanes_ops = pool.area - 1 if pool.mode is PoolMode.MAX else pool.area
         memories = tuple(
-            place_ram(
-                f"frame{i}", pool.in_features, x_bits, beat * pool.area, board, banked=True
-            )
+            place_ram(f"frame{i}", pool.in_features, x_bits, beat * pool.area, board, banked=True)
             for i in range(2)
         )
         counters = index_bits(beats(pool.in_features, pool.widths.input)) + index_bits(

@@ -10,9 +10,9 @@ ID 683461, "Embedded Memory Blocks"; Cyclone 10 GX and Stratix 10 have the same 
   * a ROM of depth 1 (RF = 1) is a constant: wired into the datapath, no memory;
   * a ROM or RAM of at most MLAB_MAX_DEPTH (64) words may go to MLABs, 32 words x 20 bits
     (640 bits) each (64 x 10 is emulated: two MLABs' depth and a 2:1 select per bit, two
-    selects to an ALM); an MLAB is a LAB of 10 ALMs used as memory, so it counts 10 ALMs (0.5 ALM per
-    stored bit, the same as a ROM built from ALM LUTs, where one ALM holds two 5-input
-    functions of the same address);
+    selects to an ALM); an MLAB is a LAB of 10 ALMs used as memory, so it counts 10 ALMs
+    (0.5 ALM per stored bit, the same as a ROM built from ALM LUTs, where one ALM holds two
+    5-input functions of the same address);
   * any memory may go to M20K blocks (20,480 bits) in the mode that needs the fewest blocks:
     512x40, 1Kx20, 2Kx10, 4Kx5, 8Kx2 or 16Kx1 (the x32, x16, x8, x4 modes never need fewer);
   * where both can hold it, it goes where it takes the smaller share of the board: MLAB ALMs
